@@ -1,0 +1,111 @@
+import type { LogLevel } from './telemetry/logger.js';
+
+/** Everything the service reads from its environment, validated once at start. */
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  /** Postgres connection string; unset means the embedded PGlite store. */
+  readonly databaseUrl: string | undefined;
+  /** PGlite data directory, or ':memory:' for a throw-away store (tests). */
+  readonly dataDir: string;
+  /** Postgres schema to keep the tables in (created when missing). */
+  readonly databaseSchema: string;
+  readonly databasePoolSize: number;
+  /** Redis connection string; unset means the in-process bus. */
+  readonly redisUrl: string | undefined;
+  readonly logLevel: LogLevel;
+  /** Origins allowed to call from a browser; ['*'] allows any. */
+  readonly corsOrigins: readonly string[];
+  /** Largest request message accepted, in bytes. */
+  readonly maxRequestBytes: number;
+  /** Largest deadline a client may ask for, in ms. */
+  readonly maxTimeoutMs: number;
+  /** How long in-flight calls may take to finish on shutdown, in ms. */
+  readonly shutdownGraceMs: number;
+  /** How long start-up keeps retrying an unreachable database or Redis, in ms. */
+  readonly startupTimeoutMs: number;
+  /** How often the store is probed for the health status, in ms. */
+  readonly healthIntervalMs: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env): Config {
+  return Object.freeze({
+    port: integer(env, 'PORT', 8002, 0, 65535),
+    host: text(env, 'HOST', '0.0.0.0'),
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    dataDir: text(env, 'DATA_DIR', './data/pglite'),
+    databaseSchema: identifier(env, 'DATABASE_SCHEMA', 'public'),
+    databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 1000),
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
+    corsOrigins: list(env, 'CORS_ORIGINS', ['*']),
+    maxRequestBytes: integer(env, 'MAX_REQUEST_BYTES', 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxTimeoutMs: integer(env, 'MAX_TIMEOUT_MS', 10 * 60 * 1000, 1, 24 * 60 * 60 * 1000),
+    shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 10 * 60 * 1000),
+    startupTimeoutMs: integer(env, 'STARTUP_TIMEOUT_MS', 60_000, 0, 60 * 60 * 1000),
+    healthIntervalMs: integer(env, 'HEALTH_INTERVAL_MS', 2_000, 50, 10 * 60 * 1000),
+  });
+}
+
+function raw(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === '' ? undefined : value;
+}
+
+function text(env: Env, name: string, fallback: string): string {
+  return raw(env, name) ?? fallback;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  const parsed = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got '${value}'`);
+  }
+  return parsed;
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const value = raw(env, name);
+  if (value === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw new ConfigError(`${name} is not a URL (expected ${protocols[0]}//host:port/...)`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(`${name} must start with ${protocols.map((p) => p + '//').join(' or ')}, got '${parsed.protocol}//'`);
+  }
+  return value;
+}
+
+function identifier(env: Env, name: string, fallback: string): string {
+  const value = raw(env, name) ?? fallback;
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(value)) {
+    throw new ConfigError(`${name} must be a lower-case SQL identifier, got '${value}'`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got '${value}'`);
+  }
+  return value as T;
+}
+
+function list(env: Env, name: string, fallback: string[]): string[] {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  return value.split(',').map((s) => s.trim()).filter(Boolean);
+}
