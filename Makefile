@@ -1,0 +1,55 @@
+# orchestrator: every target works on a fresh clone after `make dev`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+BUF := node_modules/.bin/buf
+NODE := node --import tsx
+TEST_FILES = $(shell find src machines tests -name '*.test.ts' 2>/dev/null | sort)
+BASELINE := proto/baseline.binpb
+
+.PHONY: help dev run test test-unit typecheck generate check-generated buf-lint buf-breaking \
+        buf-baseline clean-generated generate-clients bench
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
+
+dev: ## install dependencies (npm ci) and generate code
+	npm ci --no-audit --no-fund
+	$(MAKE) generate
+
+run: ## start the server on $$PORT (8002); embedded PGlite and in-process bus unless DATABASE_URL / REDIS_URL are set
+	$(NODE) src/main.ts
+
+test: typecheck buf-lint buf-breaking check-generated test-unit ## everything CI checks
+
+test-unit: ## the test suite alone (node's test runner)
+	$(NODE) --test --test-concurrency=1 $(TEST_FILES)
+
+typecheck: ## tsc, strict, no emit
+	npx tsc --noEmit -p tsconfig.json
+
+generate: ## TypeScript from proto/ into gen/ (buf + local protoc-gen-es)
+	$(BUF) generate
+
+check-generated: ## fail when `buf generate` would change gen/
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
+	$(BUF) generate -o $$tmp && \
+	diff -r gen $$tmp/gen > /dev/null || { echo "gen/ is stale: run 'make generate' and commit it"; diff -r gen $$tmp/gen | head -20; exit 1; }
+	@echo "gen/ is up to date"
+
+buf-lint: ## lint proto/
+	$(BUF) lint
+
+buf-breaking: ## compare proto/ against the committed baseline image
+	$(BUF) breaking proto --against $(BASELINE)
+
+buf-baseline: ## accept the current contracts as the new baseline (on release)
+	$(BUF) build proto -o $(BASELINE)
+
+clean-generated: ## remove generated code (make generate restores it)
+	rm -rf gen/* gen/go gen/python
+
+generate-clients: generate ## TypeScript in gen/, Go in gen/go, Python in gen/python (needs Debian protobuf-compiler, protoc-gen-go, protoc-gen-go-grpc, protobuf-compiler-grpc)
+	$(BUF) generate --template buf.gen.clients.yaml
+
+bench: ## benchmarks (print numbers; not part of make test)
+	$(NODE) bench/run.ts

@@ -1,0 +1,153 @@
+import type { TransitionMessage } from '../engine/ports/event-bus.js';
+import { describeError, type BusLogger } from './bus-logger.js';
+import { deliverSafely } from './deliver-safely.js';
+import { decodeTransition } from './transition-codec.js';
+
+/** Receives one raw message of a Redis channel. */
+export type RawListener = (message: string, channel: string) => void;
+
+/** The two pub/sub commands of a dedicated subscriber connection. */
+export interface PubSubConnection {
+  subscribe(channel: string, listener: RawListener): Promise<void>;
+  unsubscribe(channel: string, listener: RawListener): Promise<void>;
+}
+
+/** One local subscribe() call; `active` is cleared when it is removed. */
+interface Local {
+  readonly onMessage: (message: TransitionMessage) => void;
+  active: boolean;
+}
+
+interface Channel {
+  readonly locals: Set<Local>;
+  /** Whether our SUBSCRIBE for this channel was confirmed and not undone. */
+  subscribed: boolean;
+  /** Redis commands for one channel run one at a time, in call order. */
+  chain: Promise<void>;
+}
+
+/**
+ * Local listeners of Redis channels, sharing ONE Redis subscription per
+ * channel however many local listeners it has (reference counting): the first
+ * listener of a channel sends SUBSCRIBE, the last one to leave sends
+ * UNSUBSCRIBE.
+ *
+ * The wanted state (channels with listeners) is kept here and reconciled with
+ * Redis one command at a time per channel. A command that fails (the
+ * connection died under it) leaves the channel out of step; `resync()` after
+ * the next reconnect fixes it. node-redis re-sends SUBSCRIBE for the channels
+ * it had confirmed by itself on reconnect, before it reports 'ready'.
+ *
+ * Incoming messages are parsed once per channel message and given to each
+ * active listener in arrival order; a malformed message is dropped and counted,
+ * a throwing listener is logged and skipped.
+ */
+export class RedisChannelSubscriptions {
+  readonly #connection: PubSubConnection;
+  readonly #logger: BusLogger;
+  readonly #channels = new Map<string, Channel>();
+  #closed = false;
+  #malformed = 0;
+
+  constructor(connection: PubSubConnection, logger: BusLogger) {
+    this.#connection = connection;
+    this.#logger = logger;
+  }
+
+  /**
+   * Adds a listener of `channel`. `ready` settles (never rejects) when Redis
+   * confirmed the subscription or the attempt failed; `remove` takes the
+   * listener out at once (nothing is delivered to it afterwards) and settles
+   * when Redis confirmed the UNSUBSCRIBE that the last listener causes.
+   */
+  add(channel: string, onMessage: (message: TransitionMessage) => void): { ready: Promise<void>; remove: () => Promise<void> } {
+    let entry = this.#channels.get(channel);
+    if (!entry) {
+      entry = { locals: new Set(), subscribed: false, chain: Promise.resolve() };
+      this.#channels.set(channel, entry);
+    }
+    const local: Local = { onMessage, active: true };
+    entry.locals.add(local);
+    const owner = entry;
+    let removed: Promise<void> | undefined;
+    return {
+      ready: this.#sync(channel, entry),
+      remove: () => {
+        if (!removed) {
+          local.active = false;
+          owner.locals.delete(local);
+          removed = this.#sync(channel, owner);
+        }
+        return removed;
+      },
+    };
+  }
+
+  /** Brings every channel in step with Redis again (call after a reconnect). */
+  resync(): void {
+    for (const [channel, entry] of this.#channels) void this.#sync(channel, entry);
+  }
+
+  /** Drops every listener without talking to Redis (the connection is closing). */
+  close(): void {
+    this.#closed = true;
+    for (const entry of this.#channels.values()) {
+      for (const local of entry.locals) local.active = false;
+      entry.locals.clear();
+    }
+    this.#channels.clear();
+  }
+
+  /** Channels this side holds (or is still giving up) a Redis subscription for. */
+  get channelCount(): number {
+    return this.#channels.size;
+  }
+
+  /** Messages on our channels that were not transitions (dropped). */
+  get malformedMessages(): number {
+    return this.#malformed;
+  }
+
+  /** The single Redis listener of every channel; it must never throw into the client. */
+  readonly #onMessage: RawListener = (text, channel) => {
+    const entry = this.#channels.get(channel);
+    if (!entry || entry.locals.size === 0) return;
+    const message = decodeTransition(text);
+    if (message === undefined) {
+      if (this.#malformed++ === 0) this.#logger.warn('dropping a message that is not a transition', { channel });
+      return;
+    }
+    for (const local of [...entry.locals]) {
+      if (local.active) deliverSafely(local.onMessage, message, this.#logger);
+    }
+  };
+
+  #sync(channel: string, entry: Channel): Promise<void> {
+    entry.chain = entry.chain.then(() => this.#step(channel, entry));
+    return entry.chain;
+  }
+
+  /** One reconciling step; never rejects, so the chain never breaks. */
+  async #step(channel: string, entry: Channel): Promise<void> {
+    if (this.#closed) return;
+    const wanted = entry.locals.size > 0;
+    try {
+      if (wanted && !entry.subscribed) {
+        await this.#connection.subscribe(channel, this.#onMessage);
+        entry.subscribed = true;
+      } else if (!wanted && entry.subscribed) {
+        await this.#connection.unsubscribe(channel, this.#onMessage);
+        entry.subscribed = false;
+      }
+    } catch (error) {
+      this.#logger.debug('redis subscription change failed; retrying after reconnect', {
+        channel,
+        wanted,
+        error: describeError(error),
+      });
+    }
+    if (entry.locals.size === 0 && !entry.subscribed && this.#channels.get(channel) === entry) {
+      this.#channels.delete(channel);
+    }
+  }
+}

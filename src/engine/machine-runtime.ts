@@ -1,0 +1,90 @@
+import { createActor, initialTransition, transition } from 'xstate';
+import type { AnyMachineSnapshot, AnyStateMachine } from 'xstate';
+import { planEffects } from './effect-plan.js';
+import type { EffectPlan, ExecutableAction } from './effect-plan.js';
+import { InvalidInputError } from './errors.js';
+import type { JsonObject, JsonValue } from './json.js';
+import type { WorkflowStatus } from './workflow-types.js';
+
+/** The outcome of one macrostep, ready to commit. */
+export interface MachineStep {
+  /** The live snapshot, for the cache. */
+  snapshot: AnyMachineSnapshot;
+  /** `getPersistedSnapshot()`: what the store keeps. */
+  persisted: JsonObject;
+  effects: EffectPlan;
+  status: WorkflowStatus;
+  output?: JsonValue;
+  error?: JsonValue;
+}
+
+/**
+ * The initial macrostep for `input`, computed with xstate's pure `initialTransition()`:
+ * nothing is executed. A context factory that throws yields `status: 'error'`.
+ */
+export function initialStep(machine: AnyStateMachine, input: JsonObject, version: number): MachineStep {
+  const [snapshot, actions] = initialTransition(machine, input);
+  return toStep(snapshot, actions as ExecutableAction[], version);
+}
+
+/** The macrostep `event` causes from `snapshot`, computed with the pure `transition()`. */
+export function nextStep(machine: AnyStateMachine, snapshot: AnyMachineSnapshot, event: JsonObject & { type: string }, version: number): MachineStep {
+  const [next, actions] = transition(machine, snapshot, event as never);
+  return toStep(next, actions as ExecutableAction[], version);
+}
+
+/**
+ * Whether the current state has a transition for `event`, guards evaluated against it.
+ * A guard that throws on the event's payload makes the event invalid, not an engine fault.
+ */
+export function canAccept(snapshot: AnyMachineSnapshot, event: JsonObject & { type: string }): boolean {
+  try {
+    return snapshot.can(event as never);
+  } catch (error) {
+    throw new InvalidInputError(`event '${event.type}' was rejected by a guard: ${(error as Error).message}`, [
+      { field: 'event.payload', description: (error as Error).message },
+    ]);
+  }
+}
+
+/**
+ * A live snapshot from its persisted JSON. Uses `createActor(machine, { snapshot })` without
+ * starting it: xstate's documented restore path, which rebuilds child references (so a later
+ * `stopChild` names the task to cancel) and runs nothing.
+ */
+export function restoreSnapshot(machine: AnyStateMachine, persisted: JsonObject): AnyMachineSnapshot {
+  return createActor(machine, { snapshot: persisted as never }).getSnapshot() as AnyMachineSnapshot;
+}
+
+function toStep(snapshot: AnyMachineSnapshot, actions: ExecutableAction[], version: number): MachineStep {
+  const persisted = snapshot.machine.getPersistedSnapshot(snapshot) as unknown as JsonObject;
+  const status: WorkflowStatus = snapshot.status === 'done' ? 'done' : snapshot.status === 'error' ? 'error' : 'active';
+  const step: MachineStep = { snapshot, persisted, effects: planEffects(actions, version), status };
+  if (status === 'done') step.output = (snapshot.output ?? null) as JsonValue;
+  if (status === 'error') {
+    // An Error in the snapshot would become {} in the store: keep its name and message.
+    step.error = errorJson(snapshot.error);
+    step.persisted = { ...persisted, error: step.error };
+  }
+  return step;
+}
+
+/** A thrown value as JSON: Errors keep name and message (and a string code). */
+export function errorJson(error: unknown): JsonValue {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return { name: error.name, message: error.message, ...(typeof code === 'string' ? { code } : {}) };
+  }
+  try {
+    return JSON.parse(JSON.stringify(error ?? null)) as JsonValue;
+  } catch {
+    return { message: String(error) };
+  }
+}
+
+/** Every active state path of a state value, ancestors included: `{a: {b: 'c'}}` -> a, a.b, a.b.c. */
+export function statePaths(value: unknown, prefix = ''): string[] {
+  if (typeof value === 'string') return [prefix + value];
+  if (typeof value !== 'object' || value === null) return [];
+  return Object.entries(value as Record<string, unknown>).flatMap(([key, sub]) => [prefix + key, ...statePaths(sub, `${prefix}${key}.`)]);
+}

@@ -1,0 +1,183 @@
+import type { JsonObject, JsonValue } from '../json.js';
+import type { WorkflowStatus } from '../workflow-types.js';
+
+/** A workflow row with its armed timers and open tasks. */
+export interface WorkflowRecord {
+  id: string;
+  machineId: string;
+  machineVersion: number;
+  machineHash: string;
+  status: WorkflowStatus;
+  state: JsonValue;
+  snapshot: JsonObject;
+  input: JsonObject;
+  inputHash: string;
+  startRequestId: string | null;
+  output: JsonValue | null;
+  error: JsonValue | null;
+  version: number;
+  createdAt: Date;
+  updatedAt: Date;
+  timers: TimerRecord[];
+  /** Pending and running tasks only. */
+  tasks: TaskRecord[];
+}
+
+export interface TimerRecord {
+  workflowId: string;
+  timerId: string;
+  armedVersion: number;
+  event: JsonObject;
+  dueAt: Date;
+}
+
+export interface TaskRecord {
+  workflowId: string;
+  taskId: string;
+  actorId: string;
+  src: string;
+  input: JsonValue;
+  status: 'pending' | 'running' | 'done' | 'failed' | 'cancelled';
+  attempts: number;
+  leaseOwner: string | null;
+  leaseUntil: Date | null;
+}
+
+export interface HistoryRecord {
+  workflowId: string;
+  version: number;
+  eventType: string;
+  event: JsonObject;
+  eventId: string | null;
+  fromState: JsonValue | null;
+  toState: JsonValue;
+  status: WorkflowStatus;
+  snapshot: JsonObject;
+  at: Date;
+}
+
+/** Effects committed with a transition (see engine/effect-plan.ts), with absolute times. */
+export interface CommitEffects {
+  /** Timer ids to delete (an armed id is listed here too: arming replaces). */
+  timersCancelled: string[];
+  timersArmed: { timerId: string; event: JsonObject; dueAt: Date }[];
+  /** Actor ids whose open tasks become `cancelled`. */
+  tasksCancelled: string[];
+  /** Delete every timer and cancel every open task (final status, cancel). */
+  clearAll: boolean;
+  /** New tasks; with `leaseOwner` they start `running` (attempt 1) under that lease, else `pending`. */
+  tasksCreated: { taskId: string; actorId: string; src: string; input: JsonValue; leaseOwner: string | null; leaseUntil: Date | null }[];
+}
+
+/** A row the transition consumes in the same transaction; if it is gone, nothing is written. */
+export type Consume =
+  | { kind: 'timer'; timerId: string; armedVersion: number }
+  | { kind: 'task'; taskId: string; owner: string; status: 'done' | 'failed'; result: JsonValue | null; error: JsonValue | null };
+
+/** Everything one transition writes, in one transaction. */
+export interface TransitionCommit {
+  workflowId: string;
+  /** The version the transition was computed from; the write is conditional on it. */
+  expectedVersion: number;
+  status: WorkflowStatus;
+  state: JsonValue;
+  statePaths: string[];
+  snapshot: JsonObject;
+  output: JsonValue | null;
+  error: JsonValue | null;
+  at: Date;
+  eventType: string;
+  event: JsonObject;
+  eventId: string | null;
+  fromState: JsonValue | null;
+  effects: CommitEffects;
+  consume?: Consume;
+}
+
+/**
+ * - committed: written as version `expectedVersion + 1`; `cancelledTasks` were open and are now
+ *   cancelled (the engine aborts any of them it is running);
+ * - conflict: the row is no longer at `expectedVersion` (or is gone): nothing written;
+ * - duplicate: `eventId` is already in the history: nothing written;
+ * - stale: the consumed timer or task row is gone or not ours: nothing written.
+ */
+export type CommitOutcome =
+  | { kind: 'committed'; version: number; cancelledTasks: { taskId: string; leaseOwner: string | null }[] }
+  | { kind: 'conflict' }
+  | { kind: 'duplicate' }
+  | { kind: 'stale' };
+
+export interface NewWorkflow {
+  id: string;
+  machineId: string;
+  machineVersion: number;
+  machineHash: string;
+  status: WorkflowStatus;
+  state: JsonValue;
+  statePaths: string[];
+  snapshot: JsonObject;
+  input: JsonObject;
+  inputHash: string;
+  startRequestId: string | null;
+  output: JsonValue | null;
+  error: JsonValue | null;
+  at: Date;
+  effects: CommitEffects;
+}
+
+export interface WorkflowFilter {
+  machineId?: string;
+  status?: WorkflowStatus;
+  /** A state path ('a' or 'a.b'): matches instances in that state or a descendant of it. */
+  state?: string;
+  createdAfter?: Date;
+  createdBefore?: Date;
+  /** Keyset cursor: rows strictly after this (created_at, id) in newest-first order. */
+  after?: { createdAt: Date; id: string };
+}
+
+/**
+ * The engine's durable state. One implementation per database family (Postgres and PGlite
+ * share one). Every method throws on a database failure; the engine maps that to
+ * `unavailable`. Implementations must keep the writes of one call in one transaction.
+ */
+export interface WorkflowStore {
+  /**
+   * Inserts version 1 (row, history, effects). When the id or start request id is taken,
+   * writes nothing and returns the row holding it.
+   */
+  insertWorkflow(workflow: NewWorkflow): Promise<{ inserted: true } | { inserted: false; existing: WorkflowRecord | undefined }>;
+  loadWorkflow(id: string): Promise<WorkflowRecord | undefined>;
+  /** Optimistic: writes only if the row is still at `expectedVersion`. */
+  commitTransition(commit: TransitionCommit): Promise<CommitOutcome>;
+  /**
+   * Pessimistic: locks the row, calls `build` with it (synchronously, inside the
+   * transaction) and commits what it returns; `undefined` or a throw writes nothing (a throw
+   * is rethrown). Used after an optimistic conflict, so a busy instance still makes progress.
+   */
+  commitLocked(workflowId: string, build: (record: WorkflowRecord | undefined) => TransitionCommit | undefined): Promise<CommitOutcome | undefined>;
+  findHistoryByEventId(workflowId: string, eventId: string): Promise<HistoryRecord | undefined>;
+  getHistoryAt(workflowId: string, version: number): Promise<HistoryRecord | undefined>;
+  /** Versions >= fromVersion, ascending, at most `limit`. */
+  listHistory(workflowId: string, fromVersion: number, limit: number): Promise<HistoryRecord[]>;
+  /** Newest first by (created_at, id), at most `limit`. */
+  listWorkflows(filter: WorkflowFilter, limit: number): Promise<WorkflowRecord[]>;
+  /**
+   * Leases up to `limit` due timers (due_at <= now, no live lease) to `owner` until
+   * `leaseUntil`, skipping rows another replica holds locked. Ordered by due time.
+   */
+  claimDueTimers(owner: string, now: Date, leaseUntil: Date, limit: number): Promise<TimerRecord[]>;
+  /** The earliest due time of any timer, to schedule the next poll. */
+  nextTimerDue(): Promise<Date | undefined>;
+  /**
+   * Claims up to `limit` pending tasks and running tasks whose lease expired: they become
+   * `running` under `owner`'s lease with `attempts + 1`. Skips rows locked by other claimers.
+   */
+  claimTasks(owner: string, now: Date, leaseUntil: Date, limit: number): Promise<TaskRecord[]>;
+  /** Extends `owner`'s leases on running tasks; returns the task keys still held (`workflowId/taskId`). */
+  renewTaskLeases(owner: string, tasks: { workflowId: string; taskId: string }[], leaseUntil: Date): Promise<Set<string>>;
+  /** Puts `owner`'s running tasks back to pending (shutdown), so another replica runs them now. */
+  releaseTasks(owner: string): Promise<number>;
+  /** Distinct (machine id, version, hash) of active instances, for the start-up check. */
+  liveMachineVersions(): Promise<{ machineId: string; machineVersion: number; machineHash: string }[]>;
+}

@@ -1,0 +1,170 @@
+import type { AnyMachineSnapshot } from 'xstate';
+import type { EngineLimits } from './engine-options.js';
+import { EngineError, EventNotAcceptedError, InvalidInputError, LimitExceededError, MachineDefinitionError, VersionConflictError, WorkflowFinishedError } from './errors.js';
+import type { JsonObject, JsonValue } from './json.js';
+import { jsonBytes, jsonProblem } from './json.js';
+import { canAccept, errorJson, nextStep, restoreSnapshot, statePaths } from './machine-runtime.js';
+import type { MachineStep } from './machine-runtime.js';
+import type { CommitEffects, Consume, TaskRecord, TimerRecord, TransitionCommit, WorkflowRecord } from './ports/workflow-store.js';
+import { acceptedEvents, nextTasks, nextTimers } from './workflow-instance.js';
+import type { WorkflowInstance } from './workflow-instance.js';
+import { FINAL_STATUSES } from './workflow-types.js';
+
+/** An event as the machine receives it. */
+export type MachineEvent = JsonObject & { type: string };
+
+/** One input to apply to one instance. */
+export interface TransitionRequest {
+  workflowId: string;
+  event: MachineEvent;
+  /** Dedupe key: client event id, `task:<taskId>`, `timer:<timerId>@<armedVersion>`, `cancel`. */
+  eventId: string | null;
+  expectedVersion?: number;
+  /** client: must be accepted by the state; task/timer: engine-made; cancel: ends the instance. */
+  source: 'client' | 'task' | 'timer' | 'cancel';
+  consume?: Consume;
+}
+
+export interface BuildEnv {
+  now: Date;
+  limits: EngineLimits;
+  /** When set, new tasks are committed already claimed by this owner (saves a claim round trip). */
+  taskOwner: string | null;
+  taskLeaseMs: number;
+}
+
+/** A transition ready to commit, and the instance as it will be after the commit. */
+export interface BuiltTransition {
+  commit: TransitionCommit;
+  next: WorkflowRecord;
+  snapshot: AnyMachineSnapshot | undefined;
+  createdTasks: TaskRecord[];
+  armedTimers: TimerRecord[];
+}
+
+/**
+ * Computes the commit for `request` on `instance`, synchronously and without I/O. Throws the
+ * engine error a client should see when the request cannot apply (finished, version mismatch,
+ * not accepted, invalid, too large). An engine-made event (task result, timer) that breaks the
+ * machine (an exception, a context over the limit or not JSON) does not throw: it ends the
+ * instance with status `error`, so a broken instance is visible instead of retried forever.
+ */
+export function buildTransition(instance: WorkflowInstance, request: TransitionRequest, env: BuildEnv): BuiltTransition {
+  const { record } = instance;
+  if (FINAL_STATUSES.has(record.status)) throw new WorkflowFinishedError(record.id, record.status);
+  if (request.expectedVersion !== undefined && request.expectedVersion !== record.version) {
+    throw new VersionConflictError(`workflow ${record.id} is at version ${record.version}, not ${request.expectedVersion}`, {
+      workflowId: record.id,
+      expectedVersion: request.expectedVersion,
+      actualVersion: record.version,
+    });
+  }
+  if (request.source === 'cancel') return ending(instance, request, env, 'cancelled', request.event);
+  instance.snapshot ??= restoreSnapshot(instance.machine.machine, record.snapshot);
+  if (request.source === 'client' && !canAccept(instance.snapshot, request.event)) {
+    throw new EventNotAcceptedError(request.event.type, record.state, acceptedEvents(instance.machine, record.status, record.state));
+  }
+  let step: MachineStep;
+  try {
+    step = nextStep(instance.machine.machine, instance.snapshot, request.event, record.version + 1);
+    checkContext(step, env.limits);
+  } catch (error) {
+    if (request.source === 'client') throw asClientError(error, request.event.type);
+    return ending(instance, request, env, 'error', { code: error instanceof EngineError ? error.code : 'internal', ...(errorJson(error) as JsonObject) });
+  }
+  return fromStep(instance, request, env, step);
+}
+
+function fromStep(instance: WorkflowInstance, request: TransitionRequest, env: BuildEnv, step: MachineStep): BuiltTransition {
+  const { record } = instance;
+  const version = record.version + 1;
+  const final = step.status !== 'active';
+  const leaseUntil = env.taskOwner === null ? null : new Date(env.now.getTime() + env.taskLeaseMs);
+  const armedTimers: TimerRecord[] = final
+    ? []
+    : step.effects.timersArmed.map((t) => ({ workflowId: record.id, timerId: t.timerId, armedVersion: version, event: t.event, dueAt: new Date(env.now.getTime() + t.delayMs) }));
+  const createdTasks: TaskRecord[] = final
+    ? []
+    : step.effects.tasksSpawned.map((t) => ({
+        workflowId: record.id,
+        taskId: `${t.actorId}@${version}`,
+        actorId: t.actorId,
+        src: t.src,
+        input: t.input,
+        status: env.taskOwner === null ? 'pending' : 'running',
+        attempts: env.taskOwner === null ? 0 : 1,
+        leaseOwner: env.taskOwner,
+        leaseUntil,
+      }));
+  const effects: CommitEffects = {
+    timersCancelled: step.effects.timersCancelled,
+    timersArmed: armedTimers.map((t) => ({ timerId: t.timerId, event: t.event, dueAt: t.dueAt })),
+    tasksCancelled: step.effects.tasksCancelled,
+    clearAll: final,
+    tasksCreated: createdTasks.map((t) => ({ taskId: t.taskId, actorId: t.actorId, src: t.src, input: t.input, leaseOwner: t.leaseOwner, leaseUntil: t.leaseUntil })),
+  };
+  const state = step.snapshot.value as JsonValue;
+  const commit = baseCommit(instance, request, env, { status: step.status, state, snapshot: step.persisted, output: step.output ?? null, error: step.error ?? null, effects });
+  const stopped = new Set(record.tasks.filter((t) => final || step.effects.tasksCancelled.includes(t.actorId)).map((t) => t.taskId));
+  if (request.consume?.kind === 'task') stopped.add(request.consume.taskId);
+  const cancelledTimers = new Set(step.effects.timersCancelled);
+  if (request.consume?.kind === 'timer') cancelledTimers.add(request.consume.timerId);
+  const next: WorkflowRecord = {
+    ...record,
+    status: step.status,
+    state,
+    snapshot: step.persisted,
+    output: commit.output,
+    error: commit.error,
+    version,
+    updatedAt: env.now,
+    timers: nextTimers(record.timers, cancelledTimers, armedTimers, final),
+    tasks: nextTasks(record.tasks, stopped, createdTasks),
+  };
+  return { commit, next, snapshot: step.snapshot, createdTasks, armedTimers };
+}
+
+/** Cancel, or an engine-made event that broke the machine: the instance ends where it is. */
+function ending(instance: WorkflowInstance, request: TransitionRequest, env: BuildEnv, status: 'cancelled' | 'error', error: JsonValue): BuiltTransition {
+  const { record } = instance;
+  const effects: CommitEffects = { timersCancelled: [], timersArmed: [], tasksCancelled: [], clearAll: true, tasksCreated: [] };
+  const commit = baseCommit(instance, request, env, { status, state: record.state, snapshot: record.snapshot, output: null, error, effects });
+  const next: WorkflowRecord = { ...record, status, error, version: record.version + 1, updatedAt: env.now, timers: [], tasks: [] };
+  return { commit, next, snapshot: instance.snapshot, createdTasks: [], armedTimers: [] };
+}
+
+function baseCommit(
+  instance: WorkflowInstance,
+  request: TransitionRequest,
+  env: BuildEnv,
+  to: Pick<TransitionCommit, 'status' | 'state' | 'snapshot' | 'output' | 'error' | 'effects'>,
+): TransitionCommit {
+  const commit: TransitionCommit = {
+    workflowId: instance.record.id,
+    expectedVersion: instance.record.version,
+    ...to,
+    statePaths: statePaths(to.state),
+    at: env.now,
+    eventType: request.event.type,
+    event: request.event,
+    eventId: request.eventId,
+    fromState: instance.record.state,
+  };
+  if (request.consume) commit.consume = request.consume;
+  return commit;
+}
+
+function checkContext(step: MachineStep, limits: EngineLimits): void {
+  const context = step.persisted.context;
+  const problem = jsonProblem(context, 'context');
+  if (problem) throw new MachineDefinitionError(`the machine put a value into its context that does not survive JSON: ${problem}`);
+  const bytes = jsonBytes(step.persisted);
+  if (bytes > limits.maxContextBytes) throw new LimitExceededError('the workflow snapshot after this event', bytes, limits.maxContextBytes);
+}
+
+/** An exception from a client event's transition: the request's fault unless it is an engine error. */
+function asClientError(error: unknown, eventType: string): EngineError {
+  if (error instanceof EngineError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new InvalidInputError(`event '${eventType}' failed in the machine: ${message}`, [{ field: 'event', description: message }]);
+}

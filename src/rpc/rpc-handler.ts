@@ -1,0 +1,42 @@
+import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
+import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { withCors } from './cors.js';
+import type { HttpHandler } from './http-handler.js';
+
+export interface RpcHandlerOptions {
+  routes: (router: ConnectRouter) => void;
+  corsOrigins: readonly string[];
+  maxRequestBytes: number;
+  maxTimeoutMs: number;
+  /** Aborted (with an `unavailable` ConnectError) when the server shuts down. */
+  shutdownSignal: AbortSignal;
+  interceptors: Interceptor[];
+  /** Plain HTTP paths served beside the RPCs (e.g. /healthz, /metrics). */
+  httpRoutes?: Record<string, HttpHandler>;
+}
+
+/** Protocols served on the one port. */
+export const protocols = ['grpc', 'grpc-web', 'connect'] as const;
+
+/** The request handler for both the HTTP/1.1 and the HTTP/2 server. */
+export function createRpcHandler(options: RpcHandlerOptions): HttpHandler {
+  const httpRoutes = options.httpRoutes ?? {};
+  const rpc = connectNodeAdapter({
+    routes: options.routes,
+    grpc: true,
+    grpcWeb: true,
+    connect: true,
+    readMaxBytes: options.maxRequestBytes,
+    maxTimeoutMs: options.maxTimeoutMs,
+    shutdownSignal: options.shutdownSignal,
+    interceptors: options.interceptors,
+    fallback: (req, res) => {
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      const route = httpRoutes[path];
+      if (route && (req.method === 'GET' || req.method === 'HEAD')) return route(req, res);
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ code: 'unimplemented', message: `no such procedure or path: ${path}` }));
+    },
+  });
+  return withCors(options.corsOrigins, rpc);
+}

@@ -1,0 +1,7 @@
+import type { Migration } from 'kysely';
+import { workflowsMigration } from './0001-workflows.js';
+
+/** Every migration, in order. Names sort in the order they run; never rename or edit a released one. */
+export const migrations: Record<string, Migration> = {
+  '0001_workflows': workflowsMigration,
+};

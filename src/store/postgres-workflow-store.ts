@@ -1,0 +1,193 @@
+import { sql } from 'kysely';
+import type { Kysely } from 'kysely';
+import type {
+  CommitOutcome,
+  HistoryRecord,
+  NewWorkflow,
+  TaskRecord,
+  TimerRecord,
+  TransitionCommit,
+  WorkflowFilter,
+  WorkflowRecord,
+  WorkflowStore,
+} from '../engine/ports/workflow-store.js';
+import type { StoreSchema } from './schema.js';
+import { consumeStatement, insertStatement, transitionStatement } from './workflow-commit-sql.js';
+import type { CommitResultRow } from './workflow-commit-sql.js';
+import { toHistoryRecord, toTaskRecord, toTimerRecord, toWorkflowRecord, workflowColumns } from './workflow-rows.js';
+import type { HistoryRow, TaskRow, TimerRow, WorkflowRow } from './workflow-rows.js';
+
+type Db = Kysely<StoreSchema>;
+
+/** Thrown inside a transaction to roll it back with a known outcome. */
+class Rollback extends Error {
+  constructor(readonly outcome: CommitOutcome) {
+    super(outcome.kind);
+  }
+}
+
+/**
+ * The workflow store on Postgres, and on PGlite through the same Kysely dialect. A plain
+ * transition is one statement (see workflow-commit-sql.ts); consuming a task result or a timer
+ * adds one locking statement in the same transaction.
+ */
+export class PostgresWorkflowStore implements WorkflowStore {
+  constructor(private readonly db: Db) {}
+
+  async insertWorkflow(workflow: NewWorkflow): Promise<{ inserted: true } | { inserted: false; existing: WorkflowRecord | undefined }> {
+    const { rows } = await insertStatement(workflow).execute(this.db);
+    if (rows.length) return { inserted: true };
+    const byRequest = workflow.startRequestId === null ? undefined : await this.#loadWhere(sql`w.start_request_id = ${workflow.startRequestId}`);
+    return { inserted: false, existing: byRequest ?? (await this.loadWorkflow(workflow.id)) };
+  }
+
+  loadWorkflow(id: string): Promise<WorkflowRecord | undefined> {
+    return this.#loadWhere(sql`w.id = ${id}`);
+  }
+
+  async #loadWhere(where: ReturnType<typeof sql>, db: Db = this.db, lock = false): Promise<WorkflowRecord | undefined> {
+    const { rows } = await sql<WorkflowRow>`select ${workflowColumns} from workflows w where ${where} ${lock ? sql`for update of w` : sql``}`.execute(db);
+    return rows[0] && toWorkflowRecord(rows[0]);
+  }
+
+  async commitTransition(commit: TransitionCommit): Promise<CommitOutcome> {
+    try {
+      if (!commit.consume) return outcomeOf(await transitionStatement(commit).execute(this.db));
+      return await this.db.transaction().execute((trx) => this.#consumeAndCommit(trx, commit));
+    } catch (error) {
+      return failureOutcome(error);
+    }
+  }
+
+  async commitLocked(workflowId: string, build: (record: WorkflowRecord | undefined) => TransitionCommit | undefined): Promise<CommitOutcome | undefined> {
+    try {
+      return await this.db.transaction().execute(async (trx) => {
+        const record = await this.#loadWhere(sql`w.id = ${workflowId}`, trx, true);
+        const commit = build(record);
+        if (!commit) return undefined;
+        if (commit.consume) return this.#consumeAndCommit(trx, commit);
+        const outcome = outcomeOf(await transitionStatement(commit).execute(trx));
+        if (outcome.kind !== 'committed') throw new Rollback(outcome);
+        return outcome;
+      });
+    } catch (error) {
+      return failureOutcome(error);
+    }
+  }
+
+  async #consumeAndCommit(trx: Db, commit: TransitionCommit): Promise<CommitOutcome> {
+    const { rows } = await consumeStatement(commit).execute(trx);
+    if (Number(rows[0]?.locked) === 0) throw new Rollback({ kind: 'conflict' });
+    if (Number(rows[0]?.consumed) === 0) throw new Rollback({ kind: 'stale' });
+    const outcome = outcomeOf(await transitionStatement(commit).execute(trx));
+    if (outcome.kind !== 'committed') throw new Rollback(outcome);
+    return outcome;
+  }
+
+  async findHistoryByEventId(workflowId: string, eventId: string): Promise<HistoryRecord | undefined> {
+    const row = await this.db.selectFrom('workflow_history').selectAll().where('workflow_id', '=', workflowId).where('event_id', '=', eventId).executeTakeFirst();
+    return row && toHistoryRecord(row as HistoryRow);
+  }
+
+  async getHistoryAt(workflowId: string, version: number): Promise<HistoryRecord | undefined> {
+    const row = await this.db.selectFrom('workflow_history').selectAll().where('workflow_id', '=', workflowId).where('version', '=', version).executeTakeFirst();
+    return row && toHistoryRecord(row as HistoryRow);
+  }
+
+  async listHistory(workflowId: string, fromVersion: number, limit: number): Promise<HistoryRecord[]> {
+    const rows = await this.db
+      .selectFrom('workflow_history')
+      .selectAll()
+      .where('workflow_id', '=', workflowId)
+      .where('version', '>=', fromVersion)
+      .orderBy('version')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => toHistoryRecord(r as HistoryRow));
+  }
+
+  async listWorkflows(filter: WorkflowFilter, limit: number): Promise<WorkflowRecord[]> {
+    const where = [sql`true`];
+    if (filter.machineId !== undefined) where.push(sql`w.machine_id = ${filter.machineId}`);
+    if (filter.status !== undefined) where.push(sql`w.status = ${filter.status}`);
+    if (filter.state !== undefined) where.push(sql`w.state_paths @> array[${filter.state}]::text[]`);
+    if (filter.createdAfter !== undefined) where.push(sql`w.created_at > ${filter.createdAfter}`);
+    if (filter.createdBefore !== undefined) where.push(sql`w.created_at < ${filter.createdBefore}`);
+    if (filter.after !== undefined) where.push(sql`(w.created_at, w.id) < (${filter.after.createdAt}::timestamptz, ${filter.after.id})`);
+    const { rows } = await sql<WorkflowRow>`select ${workflowColumns} from workflows w
+      where ${sql.join(where, sql` and `)} order by w.created_at desc, w.id desc limit ${limit}`.execute(this.db);
+    return rows.map(toWorkflowRecord);
+  }
+
+  async claimDueTimers(owner: string, now: Date, leaseUntil: Date, limit: number): Promise<TimerRecord[]> {
+    const { rows } = await sql<TimerRow>`update workflow_timers t set lease_owner = ${owner}, lease_until = ${leaseUntil}
+      from (select workflow_id, timer_id from workflow_timers
+            where due_at <= ${now} and (lease_until is null or lease_until < ${now})
+            order by due_at limit ${limit} for update skip locked) due
+      where t.workflow_id = due.workflow_id and t.timer_id = due.timer_id
+      returning t.workflow_id, t.timer_id, t.armed_version, t.event, t.due_at`.execute(this.db);
+    return rows.map(toTimerRecord).sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime());
+  }
+
+  async nextTimerDue(): Promise<Date | undefined> {
+    const row = await this.db.selectFrom('workflow_timers').select('due_at').orderBy('due_at').limit(1).executeTakeFirst();
+    return row?.due_at;
+  }
+
+  async claimTasks(owner: string, now: Date, leaseUntil: Date, limit: number): Promise<TaskRecord[]> {
+    const { rows } = await sql<TaskRow>`update workflow_tasks k set status = 'running', lease_owner = ${owner},
+        lease_until = ${leaseUntil}, attempts = k.attempts + 1, updated_at = ${now}
+      from (select workflow_id, task_id from workflow_tasks
+            where status = 'pending' or (status = 'running' and lease_until < ${now})
+            order by created_at limit ${limit} for update skip locked) c
+      where k.workflow_id = c.workflow_id and k.task_id = c.task_id
+      returning k.workflow_id, k.task_id, k.actor_id, k.src, k.input, k.status, k.attempts, k.lease_owner, k.lease_until`.execute(this.db);
+    return rows.map(toTaskRecord);
+  }
+
+  async renewTaskLeases(owner: string, tasks: { workflowId: string; taskId: string }[], leaseUntil: Date): Promise<Set<string>> {
+    if (!tasks.length) return new Set();
+    // Sorted, so two renewals lock rows in the same order.
+    const sorted = [...tasks].sort((a, b) => (a.workflowId + '/' + a.taskId).localeCompare(b.workflowId + '/' + b.taskId));
+    const { rows } = await sql<{ workflow_id: string; task_id: string }>`update workflow_tasks k set lease_until = ${leaseUntil}
+      from unnest(${sorted.map((t) => t.workflowId)}::text[], ${sorted.map((t) => t.taskId)}::text[]) as held(workflow_id, task_id)
+      where k.workflow_id = held.workflow_id and k.task_id = held.task_id and k.status = 'running' and k.lease_owner = ${owner}
+      returning k.workflow_id, k.task_id`.execute(this.db);
+    return new Set(rows.map((r) => `${r.workflow_id}/${r.task_id}`));
+  }
+
+  async releaseTasks(owner: string): Promise<number> {
+    const result = await this.db
+      .updateTable('workflow_tasks')
+      .set({ status: 'pending', lease_owner: null, lease_until: null })
+      .where('lease_owner', '=', owner)
+      .where('status', '=', 'running')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  async liveMachineVersions(): Promise<{ machineId: string; machineVersion: number; machineHash: string }[]> {
+    const rows = await this.db
+      .selectFrom('workflows')
+      .select(['machine_id', 'machine_version', 'machine_hash'])
+      .where('status', '=', 'active')
+      .distinct()
+      .execute();
+    return rows.map((r) => ({ machineId: r.machine_id, machineVersion: r.machine_version, machineHash: r.machine_hash }));
+  }
+}
+
+function outcomeOf(result: { rows: CommitResultRow[] }): CommitOutcome {
+  const row = result.rows[0];
+  return row ? { kind: 'committed', version: row.version, cancelledTasks: row.cancelled } : { kind: 'conflict' };
+}
+
+/** A rollback we asked for, a repeated event id, or a lost race Postgres aborted; else rethrows. */
+function failureOutcome(error: unknown): CommitOutcome {
+  if (error instanceof Rollback) return error.outcome;
+  const { code, constraint } = error as { code?: unknown; constraint?: unknown };
+  if (code === '23505' && constraint === 'workflow_history_event_id_key') return { kind: 'duplicate' };
+  // Serialization failure or deadlock: the other writer won; reload and retry.
+  if (code === '40001' || code === '40P01') return { kind: 'conflict' };
+  throw error;
+}
