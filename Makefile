@@ -33,7 +33,7 @@ generate: ## TypeScript from proto/ into gen/ (buf + local protoc-gen-es)
 check-generated: ## fail when `buf generate` would change gen/
 	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
 	$(BUF) generate -o $$tmp && \
-	diff -r gen $$tmp/gen > /dev/null || { echo "gen/ is stale: run 'make generate' and commit it"; diff -r gen $$tmp/gen | head -20; exit 1; }
+	{ diff -r -x go -x python gen $$tmp/gen > /dev/null || { echo "gen/ is stale: run 'make generate' and commit it"; diff -r -x go -x python gen $$tmp/gen | head -20; exit 1; }; }
 	@echo "gen/ is up to date"
 
 buf-lint: ## lint proto/
@@ -48,8 +48,11 @@ buf-baseline: ## accept the current contracts as the new baseline (on release)
 clean-generated: ## remove generated code (make generate restores it)
 	rm -rf gen/* gen/go gen/python
 
-generate-clients: generate ## TypeScript in gen/, Go in gen/go, Python in gen/python (needs Debian protobuf-compiler, protoc-gen-go, protoc-gen-go-grpc, protobuf-compiler-grpc)
+generate-clients: generate ## also Go into gen/go and Python into gen/python (Debian: protoc-gen-go protoc-gen-go-grpc protobuf-compiler protobuf-compiler-grpc)
+	@for tool in protoc-gen-go protoc-gen-go-grpc protoc grpc_python_plugin; do \
+	  command -v $$tool > /dev/null || { echo "missing $$tool: apt-get install protoc-gen-go protoc-gen-go-grpc protobuf-compiler protobuf-compiler-grpc"; exit 1; }; done
 	$(BUF) generate --template buf.gen.clients.yaml
+	@echo "Go client in gen/go, Python client in gen/python"
 
 bench: ## benchmarks (print numbers; not part of make test)
 	$(NODE) bench/run.ts

@@ -1,4 +1,3 @@
-import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './telemetry/logger.js';
 
@@ -17,6 +16,8 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.logLevel, base: { service: 'orchestrator' } });
   let app;
   try {
+    // Imported after the configuration is known good, so a bad setting fails in milliseconds.
+    const { createApp } = await import('./app.js');
     app = await createApp(config, logger);
   } catch (err) {
     logger.error('start-up failed', { err: (err as Error).message });

@@ -4,7 +4,7 @@ import { after, describe, it } from 'node:test';
 import { createClient } from 'redis';
 import type { TransitionMessage } from '../engine/ports/event-bus.js';
 import { EventBusStartupError } from './event-bus-errors.js';
-import { createRedisEventBus, type RedisEventBus, type RedisEventBusOptions } from './redis-event-bus.js';
+import { createRedisEventBus, RedisEventBus, type RedisEventBusOptions } from './redis-event-bus.js';
 import { CapturingLogger } from './test-support/capturing-logger.js';
 import { transition } from './test-support/messages.js';
 import { freePort, RedisServerProcess, redisServerBinary } from './test-support/redis-server-process.js';
@@ -135,6 +135,46 @@ describe('RedisEventBus faults (own redis-server)', { skip: redisServerBinary ? 
     } finally {
       admin.destroy();
     }
+  });
+
+  it('drops and counts publishes that Redis refuses, logging once per run of failures', async () => {
+    const server = await launch();
+    const admin = createClient({ url: server.url });
+    admin.on('error', () => {});
+    await admin.connect();
+    try {
+      const logger = new CapturingLogger();
+      const a = await bus(server.url, logger, 'p');
+      const b = await bus(server.url, new CapturingLogger(), 'p');
+      const all = new Inbox<TransitionMessage>();
+      await b.subscribeAll(all.push);
+      await admin.sendCommand(['ACL', 'SETUSER', 'default', '-publish']);
+      await a.publish(transition('wf', 1));
+      await a.publish(transition('wf', 2));
+      assert.equal(a.droppedPublishes, 2);
+      const warnings = logger.matching('publish to redis failed');
+      assert.equal(warnings.length, 1);
+      assert.match(String(warnings[0]?.fields.error), /NOPERM|permission/i);
+      assert.deepEqual(a.status(), { ok: true, message: '' }, 'the connection itself is fine');
+
+      await admin.sendCommand(['ACL', 'SETUSER', 'default', '+publish']);
+      await a.publish(transition('wf', 3));
+      assert.deepEqual((await all.waitFor(1)).map((m) => m.version), [3]);
+      noStacks(logger);
+    } finally {
+      admin.destroy();
+    }
+  });
+
+  it('stops retrying when closed during start-up', async () => {
+    const logger = new CapturingLogger();
+    const pending = new RedisEventBus({ ...fast, url: `redis://127.0.0.1:${await freePort()}`, logger, startupTimeoutMs: 30_000 });
+    const starting = pending.start();
+    await logger.next('redis not reachable, retrying');
+    const started = performance.now();
+    await pending.close();
+    await assert.rejects(starting, (e: unknown) => e instanceof EventBusStartupError && /closed during start-up/.test(e.message));
+    assert.ok(performance.now() - started < 1_000);
   });
 
   it('closes promptly while Redis is down', async () => {

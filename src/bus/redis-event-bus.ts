@@ -2,7 +2,9 @@ import { createClient } from 'redis';
 import type { BusStatus, EventBus, TransitionMessage, Unsubscribe } from '../engine/ports/event-bus.js';
 import { describeError, type BusLogger } from './bus-logger.js';
 import { EventBusClosedError, EventBusStartupError } from './event-bus-errors.js';
+import { redisAddress } from './redis-address.js';
 import { RedisChannelSubscriptions } from './redis-channel-subscriptions.js';
+import { settleWithin } from './settle-within.js';
 import { encodeTransition } from './transition-codec.js';
 
 export interface RedisEventBusOptions {
@@ -34,9 +36,9 @@ function newClient(options: NonNullable<Parameters<typeof createClient>[0]>) {
 /**
  * The event bus over Redis pub/sub, shared by every replica.
  *
- * Two connections: one publishes, one only subscribes (a subscribed RESP2
- * connection cannot run other commands, and a flood of incoming messages
- * should not delay publishes). Channels: `<prefix>:wf:<workflowId>` and
+ * Two connections: one publishes, one only subscribes, so that a flood of
+ * incoming messages never delays a publish and a reconnect of one does not
+ * replay the other's state. Channels: `<prefix>:wf:<workflowId>` and
  * `<prefix>:firehose`; payloads are the JSON of a TransitionMessage. Every
  * publish goes to both, pipelined on one connection, so each subscriber sees
  * one publisher's messages in publish order.
@@ -44,8 +46,9 @@ function newClient(options: NonNullable<Parameters<typeof createClient>[0]>) {
  * Outages: after start-up the clients reconnect forever with capped
  * exponential backoff. The loss and the recovery are logged once each and
  * reported through `status()` / `onStatusChange`. While the publisher is down,
- * `publish()` resolves at once and the message is dropped and counted
- * (`droppedPublishes`): the store is the source of truth and watchers fill
+ * `publish()` never throws: it resolves at once once the client has noticed
+ * the loss (within `commandTimeoutMs` before that) and the message is dropped
+ * and counted (`droppedPublishes`): the store is the source of truth and watchers fill
  * gaps from the history by version. Subscriptions are kept locally and come
  * back after a reconnect; messages published meanwhile are lost.
  */
@@ -65,7 +68,7 @@ export class RedisEventBus implements EventBus {
   #phase: 'new' | 'starting' | 'running' | 'closed' = 'new';
   #status: BusStatus = { ok: false, message: 'not started' };
   #startedAt = 0;
-  #downSince = 0;
+  #downSince = Date.now();
   #droppedAtDown = 0;
   #dropped = 0;
   #reconnectAttempts = 0;
@@ -77,7 +80,7 @@ export class RedisEventBus implements EventBus {
     this.prefix = options.prefix ?? 'orchestrator';
     if (!/^[A-Za-z0-9_.:-]+$/.test(this.prefix)) throw new TypeError(`invalid event bus prefix '${this.prefix}'`);
     this.#logger = options.logger;
-    this.#address = safeAddress(options.url);
+    this.#address = redisAddress(options.url);
     this.#startupTimeoutMs = options.startupTimeoutMs ?? 60_000;
     this.#reconnectBaseMs = options.reconnectBaseMs ?? 100;
     this.#reconnectMaxMs = options.reconnectMaxMs ?? 5_000;
@@ -122,6 +125,7 @@ export class RedisEventBus implements EventBus {
       this.#phase = 'closed';
       this.#publisher.destroy();
       this.#subscriber.destroy();
+      if (this.#closing) throw new EventBusStartupError('the event bus was closed during start-up', { cause: error });
       const cause = this.#lastStartupError ?? error;
       throw new EventBusStartupError(
         `could not connect to redis at ${this.#address} within ${this.#startupTimeoutMs} ms: ${describeError(cause)}`,
@@ -132,7 +136,8 @@ export class RedisEventBus implements EventBus {
     }
     this.#phase = 'running';
     this.#logger.info('event bus connected to redis', { address: this.#address, prefix: this.prefix });
-    this.#refreshStatus();
+    if (this.#publisher.isReady && this.#subscriber.isReady) this.#setStatus({ ok: true, message: '' });
+    else this.#markDown(this.#publisher.isReady ? 'subscriber' : 'publisher', undefined); // lost again already
   }
 
   async publish(message: TransitionMessage): Promise<void> {
@@ -238,7 +243,7 @@ export class RedisEventBus implements EventBus {
   #createClient(url: string, role: Role, connectTimeout: number, disableOfflineQueue: boolean): Client {
     const client = newClient({
       url,
-      name: `orchestrator-bus-${role}`,
+      // No client `name`: CLIENT SETNAME in the handshake fails the connection where ACLs forbid it.
       disableOfflineQueue,
       socket: { connectTimeout, reconnectStrategy: (retries, cause) => this.#retryDelay(role, retries, cause) },
     });
@@ -273,37 +278,36 @@ export class RedisEventBus implements EventBus {
 
   #onConnectionEvent(role: Role, error: unknown): void {
     if (this.#phase !== 'running') return; // start-up logs per attempt; close is quiet
-    this.#refreshStatus(role, error);
+    const up = this.#publisher.isReady && this.#subscriber.isReady;
+    if (up && !this.#status.ok) this.#markUp();
+    else if (!up && this.#status.ok) this.#markDown(role, error);
+    // Every failed reconnect attempt emits an error too: those stay at debug.
+    else if (error !== undefined) this.#logger.debug('redis client error', { connection: role, error: describeError(error) });
   }
 
-  /** Recomputes the status from both connections; logs and notifies only when it flips. */
-  #refreshStatus(role?: Role, error?: unknown): void {
-    const ok = this.#phase === 'running' && this.#publisher.isReady && this.#subscriber.isReady;
-    if (ok === this.#status.ok) return;
-    if (ok) {
-      if (this.#downSince > 0) {
-        this.#logger.info('redis connection restored', {
-          address: this.#address,
-          downMs: Date.now() - this.#downSince,
-          droppedPublishes: this.#dropped - this.#droppedAtDown,
-        });
-      }
-      this.#downSince = 0;
-      // node-redis re-sent its confirmed SUBSCRIBEs before 'ready'; this fixes any that failed mid-flight.
-      this.#subscriptions.resync();
-      this.#setStatus({ ok: true, message: '' });
-    } else {
-      this.#downSince = Date.now();
-      this.#droppedAtDown = this.#dropped;
-      const why = error === undefined ? 'not ready' : describeError(error);
-      const message = `redis connection lost (${role ?? 'unknown'}): ${why}`;
-      this.#logger.warn('redis connection lost; reconnecting, publishes are dropped until it is back', {
-        address: this.#address,
-        connection: role,
-        error: why,
-      });
-      this.#setStatus({ ok: false, message });
-    }
+  /** Both connections are ready again: log once, restore what failed mid-flight, notify. */
+  #markUp(): void {
+    this.#logger.info('redis connection restored', {
+      address: this.#address,
+      downMs: Date.now() - this.#downSince,
+      droppedPublishes: this.#dropped - this.#droppedAtDown,
+    });
+    // node-redis re-sent its confirmed SUBSCRIBEs before 'ready'; this fixes any that failed mid-flight.
+    this.#subscriptions.resync();
+    this.#setStatus({ ok: true, message: '' });
+  }
+
+  /** A connection was lost: log once for the whole outage, notify. */
+  #markDown(role: Role, error: unknown): void {
+    this.#downSince = Date.now();
+    this.#droppedAtDown = this.#dropped;
+    const why = error === undefined ? 'not ready' : describeError(error);
+    this.#logger.warn('redis connection lost; reconnecting, publishes are dropped until it is back', {
+      address: this.#address,
+      connection: role,
+      error: why,
+    });
+    this.#setStatus({ ok: false, message: `redis connection lost (${role}): ${why}` });
   }
 
   #setStatus(status: BusStatus): void {
@@ -323,6 +327,10 @@ export class RedisEventBus implements EventBus {
     this.#subscriptions.close();
     if (wasRunning) {
       await Promise.all([closeClient(this.#publisher, this.#commandTimeoutMs), closeClient(this.#subscriber, this.#commandTimeoutMs)]);
+    } else {
+      // Closed before or during start(): that connect() then rejects and start() throws.
+      this.#publisher.destroy();
+      this.#subscriber.destroy();
     }
     this.#setStatus({ ok: false, message: 'closed' });
   }
@@ -339,36 +347,4 @@ export async function createRedisEventBus(options: RedisEventBusOptions): Promis
 async function closeClient(client: Client, boundMs: number): Promise<void> {
   if (client.isReady) await settleWithin(client.close(), boundMs);
   client.destroy();
-}
-
-/**
- * Waits for a promise, at most `ms`. Never rejects: a caller of the bus must
- * not fail or hang because Redis did. The promise is left to settle on its own.
- */
-async function settleWithin(promise: Promise<unknown>, ms: number): Promise<'fulfilled' | 'rejected' | 'timeout'> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), ms);
-  });
-  try {
-    return await Promise.race([
-      promise.then(
-        () => 'fulfilled' as const,
-        () => 'rejected' as const,
-      ),
-      timeout,
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** host:port of a Redis URL, for logs: never the credentials. */
-function safeAddress(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.protocol}//${parsed.host}${parsed.pathname.length > 1 ? parsed.pathname : ''}`;
-  } catch {
-    return '(invalid url)';
-  }
 }

@@ -3,6 +3,7 @@ import type { EngineLimits } from './engine-options.js';
 import { EngineError, EventNotAcceptedError, InvalidInputError, LimitExceededError, MachineDefinitionError, VersionConflictError, WorkflowFinishedError } from './errors.js';
 import type { JsonObject, JsonValue } from './json.js';
 import { jsonBytes, jsonProblem } from './json.js';
+import { validateJsonSchema } from './json-schema.js';
 import { canAccept, errorJson, nextStep, restoreSnapshot, statePaths } from './machine-runtime.js';
 import type { MachineStep } from './machine-runtime.js';
 import type { CommitEffects, Consume, TaskRecord, TimerRecord, TransitionCommit, WorkflowRecord } from './ports/workflow-store.js';
@@ -59,8 +60,9 @@ export function buildTransition(instance: WorkflowInstance, request: TransitionR
       actualVersion: record.version,
     });
   }
-  if (request.source === 'cancel') return ending(instance, request, env, 'cancelled', request.event);
+  if (request.source === 'cancel') return ending(instance, request, env, 'cancelled', { code: 'cancelled', reason: request.event.reason ?? '' });
   instance.snapshot ??= restoreSnapshot(instance.machine.machine, record.snapshot);
+  if (request.source === 'client') checkPayload(instance, request.event);
   if (request.source === 'client' && !canAccept(instance.snapshot, request.event)) {
     throw new EventNotAcceptedError(request.event.type, record.state, acceptedEvents(instance.machine, record.status, record.state));
   }
@@ -128,8 +130,11 @@ function fromStep(instance: WorkflowInstance, request: TransitionRequest, env: B
 function ending(instance: WorkflowInstance, request: TransitionRequest, env: BuildEnv, status: 'cancelled' | 'error', error: JsonValue): BuiltTransition {
   const { record } = instance;
   const effects: CommitEffects = { timersCancelled: [], timersArmed: [], tasksCancelled: [], clearAll: true, tasksCreated: [] };
-  const commit = baseCommit(instance, request, env, { status, state: record.state, snapshot: record.snapshot, output: null, error, effects });
-  const next: WorkflowRecord = { ...record, status, error, version: record.version + 1, updatedAt: env.now, timers: [], tasks: [] };
+  // The snapshot says it ended too (history views read status and error from it); it is
+  // never restored again, since nothing applies to a finished instance.
+  const snapshot = { ...record.snapshot, status: status === 'cancelled' ? 'stopped' : 'error', error };
+  const commit = baseCommit(instance, request, env, { status, state: record.state, snapshot, output: null, error, effects });
+  const next: WorkflowRecord = { ...record, status, snapshot, error, version: record.version + 1, updatedAt: env.now, timers: [], tasks: [] };
   return { commit, next, snapshot: instance.snapshot, createdTasks: [], armedTimers: [] };
 }
 
@@ -152,6 +157,15 @@ function baseCommit(
   };
   if (request.consume) commit.consume = request.consume;
   return commit;
+}
+
+/** The payload against the machine's schema for this event type, if it declares one. */
+function checkPayload(instance: WorkflowInstance, event: MachineEvent): void {
+  const schema = instance.machine.definition.eventSchemas?.[event.type];
+  if (!schema) return;
+  const { type: _type, ...payload } = event;
+  const violations = validateJsonSchema(schema, payload, 'event.payload');
+  if (violations.length) throw new InvalidInputError(`event '${event.type}' is invalid: ${violations.map((v) => `${v.field} ${v.description}`).join('; ')}`, violations);
 }
 
 function checkContext(step: MachineStep, limits: EngineLimits): void {

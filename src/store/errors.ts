@@ -1,14 +1,8 @@
 /**
- * Errors raised by the store plumbing. Each carries a stable `code` so the RPC layer can map it once
- * (`store_unavailable` -> Connect `unavailable`, `migration_failed` -> start-up failure) and keeps the
- * original error as `cause` for the logs.
+ * Errors of the store plumbing that the engine's family (engine/errors.ts) does not cover.
+ * An unreachable database is the engine's `StoreUnavailableError` (code `unavailable`), so the
+ * RPC layer maps it once; this file adds start-up failures that never reach a client.
  */
-
-/** The database could not be reached or opened (start-up gave up, ping failed, PGlite dir unusable). */
-export class StoreUnavailableError extends Error {
-  override readonly name = 'StoreUnavailableError';
-  readonly code = 'store_unavailable';
-}
 
 /** A migration failed; `migration` names it (undefined when the failure came before any migration ran). */
 export class MigrationError extends Error {

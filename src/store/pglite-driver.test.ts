@@ -9,7 +9,7 @@ import type { Kysely } from 'kysely';
 import { silentLogger } from '../telemetry/logger.js';
 import { openDatabase } from './database.js';
 import type { Database } from './database.js';
-import { StoreUnavailableError } from './errors.js';
+import { StoreUnavailableError } from '../engine/errors.js';
 
 // The PGlite driver is this repo's code, so it is tested even when DATABASE_URL is set.
 const openPglite = (dataDir = ':memory:', schema?: string) =>

@@ -1,0 +1,165 @@
+import { parseArgs } from 'node:util';
+import type { Protocol } from './bench-clients.js';
+
+export const PARTS = ['ceiling', 'rpc', 'engine', 'timers', 'storage'] as const;
+export type Part = (typeof PARTS)[number];
+
+/** RPC clients of the `rpc` part: connect-node per protocol, plus a raw node:http JSON client. */
+export type RpcClientKind = Protocol | 'connect-json-raw';
+export const RPC_CLIENTS: readonly RpcClientKind[] = ['connect-json', 'connect-json-raw', 'grpc', 'grpc-web'];
+
+/** Every knob of a benchmark run; `parseBenchArgs` fills the defaults (a full run, ~10 min on 2 cores). */
+export interface BenchOptions {
+  parts: Part[];
+  /** Each part runs this many times; the tables quote medians. */
+  runs: number;
+  /** Postgres URL (DATABASE_URL); the ceiling part needs it, the others fall back to PGlite. */
+  databaseUrl: string | undefined;
+  concurrencies: number[];
+  ceiling: { txns: number; maxPool: number };
+  rpc: { calls: number; concurrency: number; clients: RpcClientKind[] };
+  engine: { workflows: number; transitions: number; protocols: Protocol[]; watch: number | 'all' };
+  timers: { count: number; minLeadMs: number; timeoutMs: number };
+  storage: { count: number; budgetSeconds: number; active: number; queryRepeats: number };
+  /** Machine for engine/storage: a shipped machine id, or 'auto' (bench-counter if shipped). */
+  machine: string;
+  /** DATABASE_POOL_SIZE of the server; unset: the server's default. */
+  serverPoolSize: number | undefined;
+  cpuProfDir: string | undefined;
+  outDir: string;
+  writeResults: boolean;
+  /** Tiny sizes for a smoke run (the test suite uses them). */
+  smoke: boolean;
+}
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export const USAGE = `usage: node --import tsx bench/run.ts [options]
+  --only LIST            parts to run, comma-separated: ${PARTS.join(',')} (default all)
+  --runs N               runs per part; tables show medians (default 3)
+  --concurrency LIST     in-flight levels for ceiling and engine (default 1,8,32,128)
+  --txns N               ceiling transactions per level (default: --transitions)
+  --ceiling-max-pool N   most pg connections the ceiling opens (default 64; max_connections is often 100)
+  --rpc-calls N          GetInfo calls per client (default 20000)
+  --rpc-concurrency N    GetInfo calls in flight (default 64)
+  --rpc-clients LIST     ${RPC_CLIENTS.join(',')} (default all)
+  --workflows N          engine workflows (default 1000)
+  --transitions N        engine transitions per protocol and level (default: --workflows)
+  --protocols LIST       engine protocols: grpc,connect-json (default both)
+  --watch all|N          WatchWorkflow streams, one per workflow, on all or the first N (default all)
+  --timers N             timers due at the same moment (default 10000)
+  --timer-lead-ms N      least time between the start of the first workflow and the due moment (default 2000)
+  --timer-timeout-ms N   give up waiting for the timers this long after they are due (default 60000)
+  --storage-count N      stored workflows (default 100000)
+  --storage-budget-s N   stop inserting after this many seconds, report the count reached (default 300)
+  --storage-active N     workflows made active (an event each) before reading the RSS (default 10000)
+  --storage-repeats N    ListWorkflows calls per query and run (default 50)
+  --machine ID|auto      machine to drive (default auto: bench-counter, else incident-triage)
+  --server-pool N        DATABASE_POOL_SIZE of the server (default: the server's own)
+  --cpu-prof             write the server's V8 CPU profile (one per server started) on stop
+  --cpu-prof-dir DIR     where the profiles go (default bench/out/profiles; implies --cpu-prof)
+  --out-dir DIR          where <timestamp>.json goes (default bench/out)
+  --write-results        also rewrite bench/RESULTS.md with this run's medians
+  --smoke                tiny sizes for a quick check of the harness
+  -h, --help`;
+
+/** Parses argv (without node and script). Throws UsageError with the problem. */
+export function parseBenchArgs(argv: string[], env: Record<string, string | undefined> = process.env): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      only: { type: 'string' },
+      runs: { type: 'string' },
+      concurrency: { type: 'string' },
+      txns: { type: 'string' },
+      'ceiling-max-pool': { type: 'string' },
+      'rpc-calls': { type: 'string' },
+      'rpc-concurrency': { type: 'string' },
+      'rpc-clients': { type: 'string' },
+      workflows: { type: 'string' },
+      transitions: { type: 'string' },
+      protocols: { type: 'string' },
+      watch: { type: 'string' },
+      timers: { type: 'string' },
+      'timer-lead-ms': { type: 'string' },
+      'timer-timeout-ms': { type: 'string' },
+      'storage-count': { type: 'string' },
+      'storage-budget-s': { type: 'string' },
+      'storage-active': { type: 'string' },
+      'storage-repeats': { type: 'string' },
+      machine: { type: 'string' },
+      'server-pool': { type: 'string' },
+      'cpu-prof': { type: 'boolean' },
+      'cpu-prof-dir': { type: 'string' },
+      'out-dir': { type: 'string' },
+      'write-results': { type: 'boolean' },
+      smoke: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) throw new UsageError(USAGE);
+  const smoke = values.smoke ?? false;
+  const int = (name: keyof typeof values, fallback: number, min = 1) => {
+    const raw = values[name];
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (typeof raw !== 'string' || !/^\d+$/.test(raw) || n < min) throw new UsageError(`--${name} must be a whole number >= ${min}, got '${String(raw)}'`);
+    return n;
+  };
+  const list = <T extends string>(name: keyof typeof values, allowed: readonly T[], fallback: readonly T[]): T[] => {
+    const raw = values[name];
+    if (raw === undefined) return [...fallback];
+    const items = String(raw).split(',').map((s) => s.trim()).filter(Boolean);
+    const bad = items.filter((i) => !(allowed as readonly string[]).includes(i));
+    if (bad.length || items.length === 0) throw new UsageError(`--${name}: unknown ${bad.join(', ') || '(empty)'}; choose from ${allowed.join(', ')}`);
+    return items as T[];
+  };
+
+  const concurrencies = values.concurrency === undefined
+    ? smoke ? [1, 4] : [1, 8, 32, 128]
+    : values.concurrency.split(',').map((s) => {
+        const n = Number(s.trim());
+        if (!Number.isInteger(n) || n < 1) throw new UsageError(`--concurrency: '${s}' is not a positive whole number`);
+        return n;
+      });
+  const workflows = int('workflows', smoke ? 20 : 1000);
+  const maxConcurrency = Math.max(...concurrencies);
+  if (workflows < maxConcurrency) throw new UsageError(`--workflows (${workflows}) must be at least the highest --concurrency (${maxConcurrency}): each in-flight event needs a workflow of its own`);
+  const transitions = int('transitions', workflows);
+  const watch = values.watch === undefined || values.watch === 'all' ? 'all' : int('watch', 0, 0);
+
+  return {
+    parts: list('only', PARTS, PARTS),
+    runs: int('runs', smoke ? 1 : 3),
+    databaseUrl: env.DATABASE_URL || undefined,
+    concurrencies,
+    ceiling: { txns: int('txns', transitions), maxPool: int('ceiling-max-pool', 64) },
+    rpc: {
+      calls: int('rpc-calls', smoke ? 200 : 20_000),
+      concurrency: int('rpc-concurrency', smoke ? 8 : 64),
+      clients: list('rpc-clients', RPC_CLIENTS, RPC_CLIENTS),
+    },
+    engine: { workflows, transitions, protocols: list('protocols', ['grpc', 'connect-json'] as const, ['grpc', 'connect-json']), watch },
+    timers: {
+      count: int('timers', smoke ? 20 : 10_000),
+      minLeadMs: int('timer-lead-ms', smoke ? 500 : 2_000),
+      timeoutMs: int('timer-timeout-ms', smoke ? 15_000 : 60_000),
+    },
+    storage: {
+      count: int('storage-count', smoke ? 100 : 100_000),
+      budgetSeconds: int('storage-budget-s', smoke ? 30 : 300),
+      active: int('storage-active', smoke ? 20 : 10_000, 0),
+      queryRepeats: int('storage-repeats', smoke ? 3 : 50),
+    },
+    machine: values.machine ?? 'auto',
+    serverPoolSize: values['server-pool'] === undefined ? undefined : int('server-pool', 10),
+    cpuProfDir: values['cpu-prof'] || values['cpu-prof-dir'] ? values['cpu-prof-dir'] ?? 'bench/out/profiles' : undefined,
+    outDir: values['out-dir'] ?? 'bench/out',
+    writeResults: values['write-results'] ?? false,
+    smoke,
+  };
+}

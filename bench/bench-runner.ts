@@ -1,0 +1,129 @@
+import type { BenchOptions, Part } from './bench-options.js';
+import { startBenchServer, type BenchServer } from './bench-server.js';
+import { runCeiling, type CeilingResult } from './ceiling-bench.js';
+import { runEngine, type EngineResult } from './engine-bench.js';
+import { describeMachine, type MachineInfo } from './machine-info.js';
+import { PartUnavailableError } from './part-unavailable-error.js';
+import { runRpc, type RpcResult } from './rpc-bench.js';
+import { medianOfRuns } from './stats.js';
+import { prepareStorage, type StorageRun, type StorageSetup } from './storage-bench.js';
+import { runTimers, type TimerResult } from './timer-bench.js';
+
+/**
+ * How one part went. `ok` carries every run and their median (numbers merged path by path);
+ * `unavailable` means this server or setup cannot run it (see PartUnavailableError); `failed`
+ * is a real failure of the part or of the server under it.
+ */
+export type PartOutcome<T> =
+  | { status: 'ok'; runs: T[]; median: T }
+  | PartProblem;
+
+export type PartProblem = { status: 'unavailable'; reason: string } | { status: 'failed'; error: string };
+
+export interface BenchReport {
+  startedAt: string;
+  finishedAt: string;
+  options: BenchOptions;
+  machine: MachineInfo;
+  parts: {
+    ceiling?: PartOutcome<CeilingResult>;
+    rpc?: PartOutcome<RpcResult>;
+    engine?: PartOutcome<EngineResult>;
+    timers?: PartOutcome<TimerResult>;
+    storage?: PartOutcome<StorageRun> & { setup?: StorageSetup };
+  };
+}
+
+type Results = { ceiling: CeilingResult; rpc: RpcResult; engine: EngineResult; timers: TimerResult };
+
+/**
+ * Runs the chosen parts `options.runs` times, interleaved (run 1 of every part, then run 2...),
+ * so the ceiling and the engine are measured under the same conditions. Each run of a part
+ * gets a server of its own on a fresh schema; storage fills one server once and repeats only
+ * its queries. A part that fails or is unavailable is recorded and the others go on.
+ * `log` receives progress lines.
+ */
+export async function runBench(options: BenchOptions, log: (line: string) => void = () => {}): Promise<BenchReport> {
+  const startedAt = new Date().toISOString();
+  const machine = await describeMachine(options.databaseUrl, process.env.REDIS_URL || undefined);
+  const parts: BenchReport['parts'] = {};
+  const runs: { [P in keyof Results]?: Results[P][] } = {};
+  const stopped = new Map<Part, PartProblem>();
+
+  for (let run = 1; run <= options.runs; run++) {
+    for (const part of options.parts) {
+      if (part === 'storage' || stopped.has(part)) continue;
+      log(`run ${run}/${options.runs}: ${part}`);
+      const started = performance.now();
+      try {
+        const result = await runPart(part, options);
+        ((runs[part] ??= []) as unknown[]).push(result);
+        log(`run ${run}/${options.runs}: ${part} done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+      } catch (error) {
+        const outcome = failure(error);
+        stopped.set(part, outcome);
+        log(`run ${run}/${options.runs}: ${part} ${outcome.status}: ${'reason' in outcome ? outcome.reason : outcome.error}`);
+      }
+    }
+  }
+  for (const part of options.parts) {
+    if (part === 'storage') continue;
+    const outcome = stopped.get(part);
+    const done = runs[part] as unknown[] | undefined;
+    (parts as Record<string, unknown>)[part] = outcome ?? { status: 'ok', runs: done, median: medianOfRuns(done ?? []) };
+  }
+  if (options.parts.includes('storage')) parts.storage = await runStorage(options, log);
+  return { startedAt, finishedAt: new Date().toISOString(), options, machine, parts };
+}
+
+async function runPart(part: Exclude<Part, 'storage'>, options: BenchOptions): Promise<Results[keyof Results]> {
+  if (part === 'ceiling') {
+    if (!options.databaseUrl) throw new PartUnavailableError('the ceiling needs a real Postgres: set DATABASE_URL');
+    return runCeiling({ databaseUrl: options.databaseUrl, concurrencies: options.concurrencies, txns: options.ceiling.txns, rows: options.engine.workflows, maxPool: options.ceiling.maxPool });
+  }
+  return withServer<Results[keyof Results]>(options, (server) => {
+    if (part === 'rpc') return runRpc(server, options.rpc);
+    if (part === 'engine') return runEngine(server, { ...options.engine, concurrencies: options.concurrencies, machine: options.machine });
+    return runTimers(server, { ...options.timers, machine: options.machine });
+  });
+}
+
+async function runStorage(options: BenchOptions, log: (line: string) => void): Promise<NonNullable<BenchReport['parts']['storage']>> {
+  try {
+    return await withServer(options, async (server) => {
+      log(`storage: storing ${options.storage.count} workflows (budget ${options.storage.budgetSeconds} s)`);
+      const storage = await prepareStorage(server, { ...options.storage, machine: options.machine });
+      try {
+        log(`storage: stored ${storage.setup.stored} in ${storage.setup.insertSeconds} s`);
+        const measured: StorageRun[] = [];
+        for (let run = 1; run <= options.runs; run++) {
+          log(`run ${run}/${options.runs}: storage queries`);
+          measured.push(await storage.measure());
+        }
+        return { status: 'ok' as const, setup: storage.setup, runs: measured, median: medianOfRuns(measured) };
+      } finally {
+        storage.close();
+      }
+    });
+  } catch (error) {
+    const outcome = failure(error);
+    log(`storage ${outcome.status}: ${'reason' in outcome ? outcome.reason : outcome.error}`);
+    return outcome;
+  }
+}
+
+async function withServer<T>(options: BenchOptions, body: (server: BenchServer) => Promise<T>): Promise<T> {
+  const server = await startBenchServer({ databaseUrl: options.databaseUrl, poolSize: options.serverPoolSize, cpuProfDir: options.cpuProfDir });
+  try {
+    return await body(server);
+  } finally {
+    await server.stop();
+  }
+}
+
+function failure(error: unknown): PartProblem {
+  if (error instanceof PartUnavailableError) return { status: 'unavailable', reason: error.message };
+  const err = error as Error;
+  const cause = err.cause instanceof Error && !err.message.includes(err.cause.message) ? ` (${err.cause.message})` : '';
+  return { status: 'failed', error: `${err.message ?? String(error)}${cause}` };
+}

@@ -1,0 +1,85 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import pg from 'pg';
+import { startServerProcess, type ServerProcess } from '../tests/helpers/server-process.js';
+import { readMemory, type MemoryUsage } from './process-stats.js';
+
+/** Where and how a benchmark's server runs. */
+export interface BenchServerOptions {
+  /** Postgres URL; unset means an in-memory PGlite (only useful for smoke runs). */
+  databaseUrl: string | undefined;
+  /** DATABASE_POOL_SIZE of the server; unset keeps the server's default. */
+  poolSize?: number;
+  /** Write a V8 CPU profile of the server into this directory when it stops. */
+  cpuProfDir?: string;
+  /** Extra environment for the server. */
+  env?: Record<string, string>;
+}
+
+/** A server child process with a store of its own. */
+export interface BenchServer {
+  readonly baseUrl: string;
+  readonly pid: number;
+  readonly process: ServerProcess;
+  memory(): MemoryUsage;
+  /** Stops the server (SIGTERM, waits for exit), then drops its schema. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `src/main.ts` as a child process (tests/helpers/server-process.ts) on a fresh Postgres
+ * schema `bench_<hex>` (dropped by `stop`), or on an in-memory PGlite without a database URL.
+ * REDIS_URL passes through from this process's environment. Logs at info: the per-call debug
+ * line would cost more than the calls being measured.
+ */
+export async function startBenchServer(options: BenchServerOptions): Promise<BenchServer> {
+  const schema = `bench_${randomBytes(5).toString('hex')}`;
+  const env: Record<string, string> = { LOG_LEVEL: 'info', ...options.env };
+  if (options.databaseUrl) Object.assign(env, { DATABASE_URL: options.databaseUrl, DATABASE_SCHEMA: schema });
+  else Object.assign(env, { DATABASE_URL: '', DATA_DIR: ':memory:' });
+  if (options.poolSize) env.DATABASE_POOL_SIZE = String(options.poolSize);
+  if (options.cpuProfDir) {
+    mkdirSync(options.cpuProfDir, { recursive: true });
+    env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${options.cpuProfDir}`.trim();
+  }
+  const dropSchema = async () => {
+    if (options.databaseUrl) await dropBenchSchema(options.databaseUrl, schema);
+  };
+  let server: ServerProcess;
+  try {
+    server = await startServerProcess(env, 60_000);
+  } catch (error) {
+    await dropSchema();
+    throw error;
+  }
+  let stopped: Promise<void> | undefined;
+  return {
+    baseUrl: server.baseUrl,
+    pid: server.child.pid!,
+    process: server,
+    memory: () => readMemory(server.child.pid!),
+    stop() {
+      stopped ??= (async () => {
+        try {
+          await server.stop('SIGTERM');
+        } finally {
+          await dropSchema();
+        }
+      })();
+      return stopped;
+    },
+  };
+}
+
+/** Drops a schema the harness created; failures are reported, not thrown (cleanup must go on). */
+export async function dropBenchSchema(url: string, schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  try {
+    await client.connect();
+    await client.query(`drop schema if exists "${schema}" cascade`);
+  } catch (error) {
+    process.stderr.write(`bench: could not drop schema ${schema}: ${(error as Error).message}\n`);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}

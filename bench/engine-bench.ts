@@ -1,0 +1,129 @@
+import { createClient } from '@connectrpc/connect';
+import { OrchestratorService } from '../gen/orchestrator/v1/orchestrator_pb.js';
+import { createBenchTransport, type Protocol } from './bench-clients.js';
+import { pickBenchMachine, type BenchMachine } from './bench-machines.js';
+import type { BenchServer } from './bench-server.js';
+import { ownedKeys, runClosedLoop } from './load-runner.js';
+import { startCpuMeter } from './process-stats.js';
+import { summarize, type LatencySummary } from './stats.js';
+import { startWorkflows, waitUntilReady } from './workflow-fleet.js';
+import { WatchFleet } from './watch-fleet.js';
+
+/** One protocol at one concurrency. */
+export interface EngineLevel {
+  protocol: Protocol;
+  concurrency: number;
+  transitions: number;
+  /** Durable transitions per second (each SendEvent commits one). */
+  perSec: number;
+  /** SendEvent call to its reply. */
+  reply: LatencySummary;
+  /** SendEvent call to the watcher's stream message for that version (watched workflows only). */
+  watch: LatencySummary;
+  /** Watched transitions whose message had not arrived 5 s after the level ended. */
+  watchMissed: number;
+  serverCpuPct: number;
+  clientCpuPct: number;
+}
+
+export interface EngineResult {
+  machine: string;
+  workflows: number;
+  watched: number;
+  /** Workflows started per second while setting up (StartWorkflow over gRPC, 32 in flight). */
+  startsPerSec: number;
+  levels: EngineLevel[];
+}
+
+export interface EngineOptions {
+  workflows: number;
+  transitions: number;
+  protocols: Protocol[];
+  concurrencies: number[];
+  watch: number | 'all';
+  machine: string;
+}
+
+const CALL_TIMEOUT_MS = 30_000;
+
+/**
+ * Durable transitions through the real server: `workflows` instances, each in-flight SendEvent
+ * on a workflow of its own (a worker owns its workflows), `transitions` per protocol and level.
+ * Watchers (one WatchWorkflow stream per watched workflow, over a gRPC connection of their own)
+ * time the notification of each transition against its send.
+ */
+export async function runEngine(server: BenchServer, options: EngineOptions): Promise<EngineResult> {
+  const control = createBenchTransport('grpc', server.baseUrl, 1);
+  const watchTransport = createBenchTransport('grpc', server.baseUrl, 1);
+  const client = createClient(OrchestratorService, control.transport);
+  let watchers: WatchFleet | undefined;
+  try {
+    const machine = await pickBenchMachine(client, options.machine);
+    const started = await startWorkflows(client, machine, options.workflows, { concurrency: 32 });
+    const workflows = await waitUntilReady(client, machine, started.workflows, 60_000);
+    const ids = workflows.map((w) => w.id);
+    const versions = workflows.map((w) => w.version);
+    const steps = new Array<number>(ids.length).fill(0);
+    const watched = options.watch === 'all' ? ids.length : Math.min(options.watch, ids.length);
+    watchers = await WatchFleet.open(createClient(OrchestratorService, watchTransport.transport), ids.slice(0, watched), 60_000);
+
+    const levels: EngineLevel[] = [];
+    for (const protocol of options.protocols) {
+      for (const concurrency of options.concurrencies) {
+        levels.push(await level(server, machine, protocol, concurrency, options.transitions, { ids, versions, steps, watchers }));
+      }
+    }
+    return { machine: machine.id, workflows: ids.length, watched, startsPerSec: started.load.perSec, levels };
+  } finally {
+    watchers?.close();
+    control.close();
+    watchTransport.close();
+  }
+}
+
+async function level(
+  server: BenchServer,
+  machine: BenchMachine,
+  protocol: Protocol,
+  concurrency: number,
+  transitions: number,
+  fleet: { ids: string[]; versions: number[]; steps: number[]; watchers: WatchFleet },
+): Promise<EngineLevel> {
+  const { ids, versions, steps, watchers } = fleet;
+  const bench = createBenchTransport(protocol, server.baseUrl, concurrency);
+  const client = createClient(OrchestratorService, bench.transport);
+  const owned = ownedKeys(ids.length, concurrency);
+  const send = async (worker: number, k: number) => {
+    const keys = owned[worker]!;
+    const i = keys[k % keys.length]!;
+    const event = machine.loopEvent(steps[i]!);
+    watchers.expect(i, versions[i]! + 1);
+    const res = await client.sendEvent({ workflowId: ids[i]!, event }, { timeoutMs: CALL_TIMEOUT_MS });
+    const version = res.workflow?.version ?? 0;
+    if (version !== versions[i]! + 1) throw new Error(`workflow ${ids[i]} went from version ${versions[i]} to ${version} on one event; the harness expects one transition per event`);
+    versions[i] = version;
+    steps[i]!++;
+  };
+  try {
+    // Warm-up: opens every connection (and JIT-compiles both sides) outside the timing.
+    await runClosedLoop({ total: concurrency * 2, concurrency, op: send });
+    await watchers.settle(5_000);
+    watchers.reset();
+    const cpu = startCpuMeter(server.pid);
+    const result = await runClosedLoop({ total: transitions, concurrency, op: send });
+    const usage = cpu();
+    const missed = await watchers.settle(5_000);
+    return {
+      protocol,
+      concurrency,
+      transitions: result.ops,
+      perSec: result.perSec,
+      reply: result.latency,
+      watch: summarize(watchers.latencies()),
+      watchMissed: missed,
+      ...usage,
+    };
+  } finally {
+    bench.close();
+  }
+}

@@ -1,0 +1,109 @@
+import { timestampMs } from '@bufbuild/protobuf/wkt';
+import { createClient } from '@connectrpc/connect';
+import { OrchestratorService, WorkflowStatus } from '../gen/orchestrator/v1/orchestrator_pb.js';
+import { createBenchTransport } from './bench-clients.js';
+import { pickBenchMachine, type OrchestratorClient } from './bench-machines.js';
+import type { BenchServer } from './bench-server.js';
+import { round, summarize, type LatencySummary } from './stats.js';
+import { startWorkflows } from './workflow-fleet.js';
+
+export interface TimerResult {
+  machine: string;
+  timers: number;
+  /** Latest minus earliest due time: how "simultaneous" the timers really were. */
+  dueSpreadMs: number;
+  /** From the earliest due time until the last timer had fired (its transition committed). */
+  allFiredMs: number;
+  /** Per timer: its firing transition's time minus its own due time. */
+  lag: LatencySummary;
+  /** StartWorkflow rate while arming them (gRPC, 64 in flight). */
+  startsPerSec: number;
+}
+
+export interface TimerOptions {
+  count: number;
+  /** Least time from the first start to the due moment. */
+  minLeadMs: number;
+  /** How long after the due moment to wait for the last firing. */
+  timeoutMs: number;
+  machine: string;
+}
+
+const START_CONCURRENCY = 64;
+
+/**
+ * `count` timers due at one moment. A calibration batch measures the start rate, which sets
+ * the due moment far enough out for every start to land before it; each workflow then gets
+ * `timerMs = dueMoment - now` at its send, so due times differ only by the start's own latency
+ * (reported as dueSpreadMs). Firing times are the workflows' update times (the timer's
+ * transition ends the workflow), read with ListWorkflows; due times come from StartWorkflow.
+ */
+export async function runTimers(server: BenchServer, options: TimerOptions): Promise<TimerResult> {
+  const bench = createBenchTransport('grpc', server.baseUrl, 1);
+  try {
+    const client = createClient(OrchestratorService, bench.transport);
+    const machine = await pickBenchMachine(client, options.machine, true);
+    const timer = machine.timer!;
+    const calibration = await startWorkflows(client, machine, Math.min(options.count, Math.max(50, Math.ceil(options.count / 20))), { concurrency: START_CONCURRENCY });
+    const leadMs = Math.max(options.minLeadMs, Math.ceil((options.count / calibration.load.perSec) * 1000 * 1.5) + 500);
+    const dueMoment = Date.now() + leadMs;
+    const started = await startWorkflows(client, machine, options.count, {
+      concurrency: START_CONCURRENCY,
+      input: () => {
+        const timerMs = dueMoment - Date.now();
+        if (timerMs < 50) throw new Error(`starting ${options.count} timers took longer than the ${leadMs} ms lead; raise --timer-lead-ms`);
+        return timer.input(timerMs);
+      },
+    });
+    const dueAt = new Map<string, number>();
+    for (const w of started.workflows) {
+      const armed = w.timers[0]?.dueTime;
+      if (w.timers.length !== 1 || !armed) throw new Error(`${machine.id} with a timer input armed ${w.timers.length} timers, expected 1`);
+      dueAt.set(w.id, timestampMs(armed));
+    }
+    await waitUntilNoneIn(client, machine.id, timer.waitingState, dueMoment + options.timeoutMs);
+    const firedAt = await updateTimesOfDone(client, machine.id);
+    const lags: number[] = [];
+    let lastFired = -Infinity;
+    for (const [id, due] of dueAt) {
+      const fired = firedAt.get(id);
+      if (fired === undefined) throw new Error(`workflow ${id} left ${timer.waitingState} but is not done`);
+      lags.push(fired - due);
+      lastFired = Math.max(lastFired, fired);
+    }
+    const dues = [...dueAt.values()];
+    const firstDue = Math.min(...dues);
+    return {
+      machine: machine.id,
+      timers: options.count,
+      dueSpreadMs: Math.max(...dues) - firstDue,
+      allFiredMs: round(lastFired - firstDue),
+      lag: summarize(lags),
+      startsPerSec: started.load.perSec,
+    };
+  } finally {
+    bench.close();
+  }
+}
+
+/** Polls (every 50 ms) until no workflow of `machineId` is in `state`; throws at `deadline`. */
+async function waitUntilNoneIn(client: OrchestratorClient, machineId: string, state: string, deadline: number): Promise<void> {
+  for (;;) {
+    const page = await client.listWorkflows({ machineId, state, pageSize: 1 });
+    if (page.workflows.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`timers still not fired ${Date.now() - deadline} ms past the timeout (workflows still in '${state}')`);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // polling the server under test; a watch per timer would add load
+  }
+}
+
+/** Update time (ms) of every done workflow of `machineId`, paging through ListWorkflows. */
+async function updateTimesOfDone(client: OrchestratorClient, machineId: string): Promise<Map<string, number>> {
+  const times = new Map<string, number>();
+  let pageToken = '';
+  do {
+    const page = await client.listWorkflows({ machineId, status: WorkflowStatus.DONE, pageSize: 1000, pageToken });
+    for (const w of page.workflows) if (w.updateTime) times.set(w.id, timestampMs(w.updateTime));
+    pageToken = page.nextPageToken;
+  } while (pageToken);
+  return times;
+}

@@ -1,0 +1,108 @@
+import type { EngineLogger, ResolvedEngineOptions } from './engine-options.js';
+import type { TimerRecord, WorkflowStore } from './ports/workflow-store.js';
+
+/** Node fires a setTimeout over 2^31-1 ms at once; wake-ups are capped far below that anyway. */
+const MAX_WAKE_MS = 60_000;
+const BATCH = 100;
+
+/**
+ * Fires due timers. Timers are rows (armed with their transition); this only finds due ones:
+ * a poll every `timerPollIntervalMs`, plus a wake-up at the earliest known due time so short
+ * timers fire on time. Due rows are leased with SKIP LOCKED, so replicas split the work and a
+ * row leased by a replica that died is fired by another after `timerLeaseMs`. Firing itself
+ * (`fire`) deletes the row in the transaction that applies the event, so a timer fires once.
+ * Overdue timers (the service was down) fire at the first poll after `start()`.
+ */
+export class TimerScheduler {
+  #pollTimer: NodeJS.Timeout | undefined;
+  #wakeTimer: NodeJS.Timeout | undefined;
+  #wakeAt = Infinity;
+  #started = false;
+  #polling: Promise<void> | undefined;
+  #again = false;
+
+  constructor(
+    private readonly store: WorkflowStore,
+    private readonly options: ResolvedEngineOptions,
+    private readonly logger: EngineLogger,
+    private readonly fire: (timer: TimerRecord) => Promise<void>,
+  ) {}
+
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    this.#pollTimer = setInterval(() => this.poll(), this.options.timerPollIntervalMs);
+    this.#pollTimer.unref();
+    this.poll();
+  }
+
+  async stop(): Promise<void> {
+    this.#started = false;
+    clearInterval(this.#pollTimer);
+    clearTimeout(this.#wakeTimer);
+    this.#wakeAt = Infinity;
+    await this.#polling;
+  }
+
+  /** A timer was armed for `dueAt`: wake up then if that is before the next planned wake-up. */
+  notify(dueAt: Date): void {
+    if (!this.#started) return;
+    const at = dueAt.getTime();
+    if (at >= this.#wakeAt) return;
+    clearTimeout(this.#wakeTimer);
+    this.#wakeAt = at;
+    const delay = Math.min(Math.max(0, at - this.options.clock.now().getTime()), MAX_WAKE_MS);
+    this.#wakeTimer = setTimeout(() => {
+      this.#wakeAt = Infinity;
+      this.poll();
+    }, delay);
+    this.#wakeTimer.unref();
+  }
+
+  /** Fires what is due now; a poll requested while one runs runs again right after it. */
+  poll(): void {
+    if (!this.#started) return;
+    if (this.#polling) {
+      this.#again = true;
+      return;
+    }
+    this.#polling = this.#poll().finally(() => {
+      this.#polling = undefined;
+      if (this.#again && this.#started) {
+        this.#again = false;
+        this.poll();
+      }
+    });
+  }
+
+  async #poll(): Promise<void> {
+    try {
+      for (;;) {
+        const now = this.options.clock.now();
+        const due = await this.store.claimDueTimers(this.options.instanceId, now, new Date(now.getTime() + this.options.timerLeaseMs), BATCH);
+        // One instance's timers in due order; different instances concurrently.
+        const byWorkflow = new Map<string, TimerRecord[]>();
+        for (const t of due) byWorkflow.set(t.workflowId, [...(byWorkflow.get(t.workflowId) ?? []), t]);
+        await Promise.all([...byWorkflow.values()].map(async (timers) => {
+          for (const timer of timers) await this.#fire(timer);
+        }));
+        if (due.length < BATCH || !this.#started) break;
+      }
+      // Only a future due time: an overdue row here is leased by someone firing it right now,
+      // and waking for it would spin; the regular poll picks it up if its lease runs out.
+      const next = await this.store.nextTimerDue();
+      if (next && next.getTime() > this.options.clock.now().getTime()) this.notify(next);
+    } catch (error) {
+      this.logger.warn('polling due timers failed; retrying at the next poll', { error });
+    }
+  }
+
+  async #fire(timer: TimerRecord): Promise<void> {
+    try {
+      await this.fire(timer);
+    } catch (error) {
+      // The lease runs out and a later poll (here or elsewhere) fires it again.
+      this.logger.error('firing a timer failed', { workflowId: timer.workflowId, timerId: timer.timerId, error });
+    }
+  }
+}

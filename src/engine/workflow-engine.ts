@@ -1,0 +1,289 @@
+import type { EngineLogger, ResolvedEngineOptions, WorkflowEngineOptions } from './engine-options.js';
+import { resolveEngineOptions } from './engine-options.js';
+import { EngineError, MachineDefinitionError, StoreUnavailableError } from './errors.js';
+import { InstanceCache } from './instance-cache.js';
+import type { JsonObject } from './json.js';
+import { KeyedQueue } from './keyed-queue.js';
+import type { WorkflowDefinition } from './machine-kit.js';
+import { MachineRegistry } from './machine-registry.js';
+import type { EventBus } from './ports/event-bus.js';
+import type { ToolInvoker } from './ports/tool-invoker.js';
+import type { TaskRecord, TimerRecord, WorkflowRecord, WorkflowStore } from './ports/workflow-store.js';
+import { checkKey, checkPositiveInt, clientEvent } from './request-checks.js';
+import { TaskRunner } from './task-runner.js';
+import type { TaskOutcome } from './task-runner.js';
+import { TimerScheduler } from './timer-scheduler.js';
+import { TransitionApplier } from './transition-applier.js';
+import type { ApplyResult } from './transition-applier.js';
+import type { MachineEvent, TransitionRequest } from './transition-builder.js';
+import { WorkflowQueries } from './workflow-queries.js';
+import type { HistoryQuery, ListWorkflowsQuery } from './workflow-queries.js';
+import { startWorkflow } from './workflow-starter.js';
+import type { StartRequest } from './workflow-starter.js';
+import { watchWorkflow } from './workflow-watch.js';
+import type { HistoryEntry, MachineInfo, WorkflowView } from './workflow-types.js';
+
+export type { HistoryEntry, MachineInfo, WorkflowStatus, WorkflowView } from './workflow-types.js';
+export type { ListWorkflowsQuery, HistoryQuery } from './workflow-queries.js';
+export type { StartRequest } from './workflow-starter.js';
+
+/** What the engine is built from; `app.ts` wires the adapters. */
+export interface WorkflowEngineDeps {
+  store: WorkflowStore;
+  bus: EventBus;
+  /** The machines to load: a registry, or definitions (e.g. `machines/index.ts`). */
+  machines: MachineRegistry | Iterable<WorkflowDefinition>;
+  tools: ToolInvoker;
+  logger: EngineLogger;
+  options?: WorkflowEngineOptions;
+}
+
+export interface SendEventRequest {
+  workflowId: string;
+  event: { type: string; payload?: JsonObject };
+  eventId?: string;
+  expectedVersion?: number;
+}
+
+/**
+ * Builds an engine. Throws MachineDefinitionError when a machine invokes a tool `deps.tools`
+ * cannot run, so a missing adapter stops start-up instead of failing instances later.
+ */
+export function createWorkflowEngine(deps: WorkflowEngineDeps): WorkflowEngine {
+  return new WorkflowEngine(deps);
+}
+
+/**
+ * The durable workflow engine (see DESIGN.md, "The flow of one event"). Every input (start,
+ * client event, tool result, timer, cancel) is computed with xstate's pure transition functions
+ * and committed in one transaction guarded by the instance version, with its history row and
+ * the effects it asks for; only after commit is it published on the bus and are tasks run and
+ * timers scheduled. Errors it throws on purpose are EngineErrors (see errors.ts); a database
+ * failure surfaces as StoreUnavailableError.
+ */
+export class WorkflowEngine {
+  readonly instanceId: string;
+  readonly #deps: WorkflowEngineDeps;
+  readonly #options: ResolvedEngineOptions;
+  readonly #registry: MachineRegistry;
+  readonly #cache: InstanceCache;
+  readonly #queue = new KeyedQueue();
+  readonly #applier: TransitionApplier;
+  readonly #queries: WorkflowQueries;
+  readonly #runner: TaskRunner;
+  readonly #timers: TimerScheduler;
+  #started = false;
+
+  constructor(deps: WorkflowEngineDeps) {
+    this.#deps = deps;
+    this.#options = resolveEngineOptions(deps.options);
+    this.instanceId = this.#options.instanceId;
+    this.#registry = deps.machines instanceof MachineRegistry ? deps.machines : new MachineRegistry(deps.machines);
+    for (const machine of this.#registry.list()) {
+      const missing = machine.tools.filter((src) => !deps.tools.has(src));
+      if (missing.length) throw new MachineDefinitionError(`machine ${machine.info.id}@${machine.info.version} uses tools with no adapter: ${missing.join(', ')}`);
+    }
+    this.#cache = new InstanceCache(this.#options.cacheSize);
+    this.#applier = new TransitionApplier(deps.store, this.#registry, this.#cache, this.#queue, this.#options, () => this.#taskOwner());
+    this.#queries = new WorkflowQueries(deps.store, this.#registry);
+    this.#runner = new TaskRunner(deps.store, deps.tools, this.#options, deps.logger, (task, outcome) => this.#reportTask(task, outcome));
+    this.#timers = new TimerScheduler(deps.store, this.#options, deps.logger, (timer) => this.#fireTimer(timer));
+  }
+
+  listMachines(): MachineInfo[] {
+    return this.#registry.list().map((m) => m.info);
+  }
+
+  /** The latest version when `version` is omitted; throws MachineNotFoundError. */
+  getMachine(id: string, version?: number): MachineInfo {
+    return this.#registry.get(id, version).info;
+  }
+
+  startWorkflow(req: StartRequest): Promise<WorkflowView> {
+    return this.#guard(async () => {
+      const result = await startWorkflow(
+        { store: this.#deps.store, registry: this.#registry, cache: this.#cache, options: this.#options, taskOwner: this.#taskOwner() },
+        req,
+      );
+      if (result.kind === 'created') this.#afterCommit(result.record, 'xstate.init', result.createdTasks, result.armedTimers, []);
+      return this.#queries.view(result.record);
+    });
+  }
+
+  getWorkflow(id: string, opts: { atVersion?: number } = {}): Promise<WorkflowView> {
+    return this.#guard(() => this.#queries.getWorkflow(id, opts.atVersion));
+  }
+
+  listWorkflows(q: ListWorkflowsQuery): Promise<{ workflows: WorkflowView[]; nextPageToken: string }> {
+    return this.#guard(() => this.#queries.listWorkflows(q));
+  }
+
+  getHistory(q: HistoryQuery): Promise<{ entries: HistoryEntry[]; nextPageToken: string }> {
+    return this.#guard(() => this.#queries.getHistory(q));
+  }
+
+  /**
+   * Applies a client event. The same `eventId` again returns the view at the version the first
+   * delivery produced, with no second transition. `expectedVersion` makes it conditional
+   * (`aborted` when the instance is elsewhere).
+   */
+  sendEvent(req: SendEventRequest): Promise<WorkflowView> {
+    return this.#guard(async () => {
+      checkKey('workflow_id', req.workflowId);
+      if (req.eventId !== undefined && req.eventId !== '') checkKey('event_id', req.eventId);
+      if (req.expectedVersion !== undefined && req.expectedVersion !== 0) checkPositiveInt('expected_version', req.expectedVersion);
+      const event = clientEvent(req.event, this.#options.limits.maxEventBytes);
+      const result = await this.#apply({
+        workflowId: req.workflowId,
+        event,
+        eventId: req.eventId || null,
+        ...(req.expectedVersion ? { expectedVersion: req.expectedVersion } : {}),
+        source: 'client',
+      });
+      return this.#resultView(req.workflowId, result);
+    });
+  }
+
+  /** Ends an instance: timers deleted, tasks cancelled and their calls aborted. Idempotent once cancelled. */
+  cancelWorkflow(req: { workflowId: string; reason: string }): Promise<WorkflowView> {
+    return this.#guard(async () => {
+      checkKey('workflow_id', req.workflowId);
+      const reason = (req.reason ?? '').slice(0, 1000);
+      const result = await this.#apply({ workflowId: req.workflowId, event: { type: 'workflow.cancel', reason }, eventId: 'cancel', source: 'cancel' });
+      if (result.kind === 'duplicate') return this.#queries.getWorkflow(req.workflowId);
+      return this.#resultView(req.workflowId, result);
+    });
+  }
+
+  /** See workflow-watch.ts: replay from `fromVersion`, then live; ends after a final status. */
+  watch(workflowId: string, fromVersion: number, signal: AbortSignal): AsyncIterable<HistoryEntry> {
+    return watchWorkflow({ store: this.#deps.store, bus: this.#deps.bus, pollIntervalMs: this.#options.watchPollIntervalMs }, workflowId, fromVersion, signal);
+  }
+
+  /**
+   * Refuses to run when an active instance is pinned to a machine version that is not loaded
+   * or whose definition hash changed (MachineDefinitionError); then starts the task and timer
+   * pollers, which at once claim orphaned tasks and fire overdue timers.
+   */
+  async start(): Promise<void> {
+    if (this.#started) return;
+    const live = await this.#guard(() => this.#deps.store.liveMachineVersions());
+    for (const { machineId, machineVersion, machineHash } of live) {
+      const loaded = this.#registry.find(machineId, machineVersion);
+      if (!loaded) throw new MachineDefinitionError(`active workflows use machine ${machineId}@${machineVersion}, which is not loaded; keep old versions registered while instances of them live`);
+      if (loaded.hash !== machineHash) {
+        throw new MachineDefinitionError(`machine ${machineId}@${machineVersion} differs from the definition its active workflows started with; ship the change as a new version`, {
+          machineId,
+          machineVersion,
+          storedHash: machineHash,
+          loadedHash: loaded.hash,
+        });
+      }
+    }
+    this.#started = true;
+    this.#runner.start();
+    this.#timers.start();
+    this.#deps.logger.info('workflow engine started', { instanceId: this.instanceId, machines: this.#registry.list().length, liveMachineVersions: live.length });
+  }
+
+  /** Stops pollers, aborts running tool calls and hands their tasks back; waits for transitions in flight. */
+  async stop(): Promise<void> {
+    if (!this.#started) return;
+    this.#started = false;
+    await this.#timers.stop();
+    await this.#runner.stop();
+    await this.#queue.idle();
+    this.#deps.logger.info('workflow engine stopped', { instanceId: this.instanceId });
+  }
+
+  async #apply(request: TransitionRequest): Promise<ApplyResult> {
+    const result = await this.#applier.apply(request);
+    if (result.kind === 'applied') {
+      const { built, cancelledTasks } = result;
+      this.#afterCommit(built.next, request.event.type, built.createdTasks, built.armedTimers, cancelledTasks);
+    }
+    return result;
+  }
+
+  async #resultView(workflowId: string, result: ApplyResult): Promise<WorkflowView> {
+    if (result.kind === 'applied') return this.#queries.view(result.built.next);
+    const record = await this.#deps.store.loadWorkflow(workflowId);
+    if (result.kind === 'duplicate' && record) return this.#queries.historicalView(record, result.original);
+    // 'stale' comes only from engine-made events; a client request never consumes a row.
+    return this.#queries.view(record as WorkflowRecord);
+  }
+
+  /** After commit, never before: announce the transition, start its tasks, schedule its timers, abort cancelled calls. */
+  #afterCommit(record: WorkflowRecord, eventType: string, created: TaskRecord[], armed: TimerRecord[], cancelled: { taskId: string; leaseOwner: string | null }[]): void {
+    this.#deps.bus
+      .publish({
+        workflowId: record.id,
+        version: record.version,
+        machineId: record.machineId,
+        machineVersion: record.machineVersion,
+        status: record.status,
+        state: record.state,
+        eventType,
+        at: record.updatedAt.toISOString(),
+      })
+      .catch((error: unknown) => this.#deps.logger.warn('publishing a transition failed', { workflowId: record.id, version: record.version, error }));
+    for (const task of cancelled) if (task.leaseOwner === this.instanceId) this.#runner.abort(record.id, task.taskId);
+    for (const task of created) if (task.leaseOwner === this.instanceId) this.#runner.run(task);
+    const earliest = armed.reduce<Date | undefined>((min, t) => (!min || t.dueAt < min ? t.dueAt : min), undefined);
+    if (earliest) this.#timers.notify(earliest);
+  }
+
+  async #reportTask(task: TaskRecord, outcome: TaskOutcome): Promise<void> {
+    const event: MachineEvent = outcome.ok
+      ? { type: `xstate.done.actor.${task.actorId}`, output: outcome.output, actorId: task.actorId }
+      : { type: `xstate.error.actor.${task.actorId}`, error: outcome.error, actorId: task.actorId };
+    const consume = outcome.ok
+      ? { kind: 'task' as const, taskId: task.taskId, owner: this.instanceId, status: 'done' as const, result: outcome.output, error: null }
+      : { kind: 'task' as const, taskId: task.taskId, owner: this.instanceId, status: 'failed' as const, result: null, error: outcome.error };
+    await this.#applyInternal({ workflowId: task.workflowId, event, eventId: `task:${task.taskId}`, source: 'task', consume });
+  }
+
+  async #fireTimer(timer: TimerRecord): Promise<void> {
+    const consume = { kind: 'timer' as const, timerId: timer.timerId, armedVersion: timer.armedVersion };
+    await this.#applyInternal({ workflowId: timer.workflowId, event: timer.event as MachineEvent, eventId: `timer:${timer.timerId}@${timer.armedVersion}`, source: 'timer', consume });
+  }
+
+  /** Tool results and timers: a refusal (the instance finished or is gone) just drops the input. */
+  async #applyInternal(request: TransitionRequest): Promise<void> {
+    try {
+      const result = await this.#apply(request);
+      if (result.kind !== 'applied') this.#deps.logger.debug('input dropped', { workflowId: request.workflowId, eventId: request.eventId, why: result.kind });
+    } catch (error) {
+      if (error instanceof EngineError && error.code !== 'unavailable' && error.code !== 'internal' && error.code !== 'aborted') {
+        this.#deps.logger.debug('input dropped', { workflowId: request.workflowId, eventId: request.eventId, why: error.message });
+        return;
+      }
+      throw error;
+    }
+  }
+
+  #taskOwner(): string | null {
+    return this.#runner.started ? this.instanceId : null;
+  }
+
+  /** Engine errors pass; anything else from the store is a database failure. */
+  async #guard<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof EngineError) throw error;
+      if (isDatabaseError(error)) throw new StoreUnavailableError(`the database failed: ${(error as Error).message}`, { cause: error });
+      throw error;
+    }
+  }
+}
+
+/**
+ * Whether the database is unreachable or refusing work (connection errors, Postgres classes 08
+ * connection, 53 resources, 57 operator intervention, 58 system), as opposed to a bug.
+ */
+function isDatabaseError(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && (/^(08|53|57|58)/.test(code) || /^E[A-Z]+$/.test(code) || code === 'store_unavailable')) return true;
+  return typeof message === 'string' && /connection terminated|timeout exceeded when trying to connect|database is closed|Connection terminated/i.test(message);
+}

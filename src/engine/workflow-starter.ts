@@ -1,0 +1,115 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { ResolvedEngineOptions } from './engine-options.js';
+import { DuplicateWorkflowError, InvalidInputError, LimitExceededError, MachineDefinitionError } from './errors.js';
+import type { JsonObject, JsonValue } from './json.js';
+import { jsonBytes, jsonProblem, stableStringify } from './json.js';
+import { validateJsonSchema } from './json-schema.js';
+import type { MachineRegistry } from './machine-registry.js';
+import { initialStep, statePaths } from './machine-runtime.js';
+import type { NewWorkflow, TaskRecord, TimerRecord, WorkflowRecord, WorkflowStore } from './ports/workflow-store.js';
+import { checkId, checkJsonObject, checkKey, checkPositiveInt } from './request-checks.js';
+import type { InstanceCache } from './instance-cache.js';
+import type { AnyMachineSnapshot } from 'xstate';
+
+export interface StartRequest {
+  machineId: string;
+  machineVersion?: number;
+  input: JsonObject;
+  workflowId?: string;
+  requestId?: string;
+}
+
+export type StartResult =
+  | { kind: 'created'; record: WorkflowRecord; snapshot: AnyMachineSnapshot; createdTasks: TaskRecord[]; armedTimers: TimerRecord[] }
+  /** The start request id was used before with the same machine and input: that instance. */
+  | { kind: 'existing'; record: WorkflowRecord };
+
+/**
+ * Starts instances: checks the input against the machine's schema and the size limit, computes
+ * the initial state with the pure `initialTransition()`, and inserts version 1 with its timers
+ * and tasks in one statement. A start request id makes the call idempotent: the same id with
+ * the same machine and input returns the first instance; with anything else it is
+ * `already_exists`, as is a taken workflow id.
+ */
+export async function startWorkflow(
+  deps: { store: WorkflowStore; registry: MachineRegistry; cache: InstanceCache; options: ResolvedEngineOptions; taskOwner: string | null },
+  req: StartRequest,
+): Promise<StartResult> {
+  const { options } = deps;
+  if (req.machineVersion !== undefined && req.machineVersion !== 0) checkPositiveInt('machine_version', req.machineVersion);
+  const machine = deps.registry.get(req.machineId, req.machineVersion || undefined);
+  checkJsonObject('input', req.input, options.limits.maxInputBytes);
+  const violations = validateJsonSchema(machine.definition.inputSchema, req.input, 'input');
+  if (violations.length) throw new InvalidInputError(`invalid input: ${violations.map((v) => `${v.field} ${v.description}`).join('; ')}`, violations);
+  if (req.workflowId) checkId('workflow_id', req.workflowId);
+  if (req.requestId) checkKey('request_id', req.requestId);
+  const id = req.workflowId || randomUUID();
+  const inputHash = createHash('sha256').update(stableStringify({ machineId: req.machineId, input: req.input })).digest('hex');
+
+  const step = initialStep(machine.machine, req.input, 1);
+  if (step.status === 'error') {
+    const message = (step.error as { message?: string } | null)?.message ?? 'unknown error';
+    throw new InvalidInputError(`machine ${machine.info.id} rejected the input: ${message}`, [{ field: 'input', description: message }]);
+  }
+  const problem = jsonProblem(step.persisted.context, 'context');
+  if (problem) throw new MachineDefinitionError(`machine ${machine.info.id} put a value into its context that does not survive JSON: ${problem}`);
+  const bytes = jsonBytes(step.persisted);
+  if (bytes > options.limits.maxContextBytes) throw new LimitExceededError('the initial workflow snapshot', bytes, options.limits.maxContextBytes);
+
+  const now = options.clock.now();
+  const final = step.status !== 'active';
+  const leaseUntil = deps.taskOwner === null ? null : new Date(now.getTime() + options.taskLeaseMs);
+  const armedTimers: TimerRecord[] = final
+    ? []
+    : step.effects.timersArmed.map((t) => ({ workflowId: id, timerId: t.timerId, armedVersion: 1, event: t.event, dueAt: new Date(now.getTime() + t.delayMs) }));
+  const createdTasks: TaskRecord[] = final
+    ? []
+    : step.effects.tasksSpawned.map((t) => ({
+        workflowId: id,
+        taskId: `${t.actorId}@1`,
+        actorId: t.actorId,
+        src: t.src,
+        input: t.input,
+        status: deps.taskOwner === null ? 'pending' : 'running',
+        attempts: deps.taskOwner === null ? 0 : 1,
+        leaseOwner: deps.taskOwner,
+        leaseUntil,
+      }));
+  const state = step.snapshot.value as JsonValue;
+  const workflow: NewWorkflow = {
+    id,
+    machineId: machine.info.id,
+    machineVersion: machine.info.version,
+    machineHash: machine.hash,
+    status: step.status,
+    state,
+    statePaths: statePaths(state),
+    snapshot: step.persisted,
+    input: req.input,
+    inputHash,
+    startRequestId: req.requestId || null,
+    output: step.output ?? null,
+    error: step.error ?? null,
+    at: now,
+    effects: {
+      timersCancelled: [],
+      timersArmed: armedTimers.map((t) => ({ timerId: t.timerId, event: t.event, dueAt: t.dueAt })),
+      tasksCancelled: [],
+      clearAll: false,
+      tasksCreated: createdTasks.map((t) => ({ taskId: t.taskId, actorId: t.actorId, src: t.src, input: t.input, leaseOwner: t.leaseOwner, leaseUntil: t.leaseUntil })),
+    },
+  };
+  const inserted = await deps.store.insertWorkflow(workflow);
+  if (!inserted.inserted) {
+    const existing = inserted.existing;
+    if (existing && req.requestId && existing.startRequestId === req.requestId) {
+      if (existing.inputHash === inputHash) return { kind: 'existing', record: existing };
+      throw new DuplicateWorkflowError(`start request ${req.requestId} was already used with a different machine or input`, { requestId: req.requestId, workflowId: existing.id });
+    }
+    throw new DuplicateWorkflowError(`workflow ${id} already exists`, { workflowId: id });
+  }
+  const { effects: _effects, statePaths: _paths, at: _at, ...rest } = workflow;
+  const record: WorkflowRecord = { ...rest, version: 1, createdAt: now, updatedAt: now, timers: armedTimers, tasks: createdTasks };
+  deps.cache.set(id, { record, machine, snapshot: step.snapshot });
+  return { kind: 'created', record, snapshot: step.snapshot, createdTasks, armedTimers };
+}
