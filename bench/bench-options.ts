@@ -130,6 +130,9 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
   const maxConcurrency = Math.max(...concurrencies);
   if (workflows < maxConcurrency) throw new UsageError(`--workflows (${workflows}) must be at least the highest --concurrency (${maxConcurrency}): each in-flight event needs a workflow of its own`);
   const transitions = int('transitions', workflows);
+  if (values['write-results'] && (smoke || (values.runs !== undefined && Number(values.runs) < 2))) {
+    throw new UsageError('--write-results records medians over several runs: it needs --runs >= 2 and no --smoke');
+  }
   const watch = values.watch === undefined || values.watch === 'all' ? 'all' : int('watch', 0, 0);
 
   return {

@@ -29,6 +29,8 @@ export function createRpcHandler(options: RpcHandlerOptions): HttpHandler {
     readMaxBytes: options.maxRequestBytes,
     maxTimeoutMs: options.maxTimeoutMs,
     shutdownSignal: options.shutdownSignal,
+    // A misspelt field or enum value in hand-written JSON (curl, scripts) is an error, not silently dropped.
+    jsonOptions: { ignoreUnknownFields: false },
     interceptors: options.interceptors,
     fallback: (req, res) => {
       const path = (req.url ?? '/').split('?')[0] ?? '/';

@@ -8,7 +8,7 @@ import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } f
 import { HealthService, HealthCheckResponse_ServingStatus as Status } from '../../gen/health/v1/health_pb.js';
 import { InfoService } from '../../gen/info/v1/info_pb.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
-import { serverStoreEnv } from '../helpers/server-env.js';
+import { createTestDatabaseOptions } from '../helpers/test-database.js';
 
 const run = promisify(execFile);
 
@@ -23,10 +23,10 @@ function transports(baseUrl: string): Record<string, Transport> {
 
 describe('foundation: one port, three protocols', () => {
   let server: ServerProcess;
-  let store: Awaited<ReturnType<typeof serverStoreEnv>>;
+  let store: ReturnType<typeof createTestDatabaseOptions>;
 
   before(async () => {
-    store = await serverStoreEnv();
+    store = createTestDatabaseOptions();
     server = await startServerProcess({ ...store.env, MAX_REQUEST_BYTES: '2048', CORS_ORIGINS: 'https://app.example' });
   });
   after(async () => {
@@ -123,7 +123,7 @@ describe('foundation: one port, three protocols', () => {
 
 describe('foundation: lifecycle', () => {
   it('ends Watch streams with unavailable on SIGTERM and exits by itself', async () => {
-    const store = await serverStoreEnv();
+    const store = createTestDatabaseOptions();
     const server = await startServerProcess({ ...store.env, SHUTDOWN_GRACE_MS: '5000' });
     try {
       let firstSeen!: () => void;

@@ -4,7 +4,7 @@ import { createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import { HealthService, HealthCheckResponse_ServingStatus as Status, type HealthCheckResponse } from '../../gen/health/v1/health_pb.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
-import { serverStoreEnv } from '../helpers/server-env.js';
+import { createTestDatabaseOptions } from '../helpers/test-database.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 
 const databaseUrl = process.env.DATABASE_URL;
@@ -30,14 +30,14 @@ describe('health follows what the server can reach', { skip: !databaseUrl || !re
   let pgProxy: TcpProxy;
   let redisProxy: TcpProxy;
   let server: ServerProcess;
-  let store: Awaited<ReturnType<typeof serverStoreEnv>>;
+  let store: ReturnType<typeof createTestDatabaseOptions>;
 
   before(async () => {
     const pgTarget = new URL(databaseUrl!);
     const redisTarget = new URL(redisUrl!);
     pgProxy = await startTcpProxy(pgTarget.hostname, Number(pgTarget.port || 5432));
     redisProxy = await startTcpProxy(redisTarget.hostname, Number(redisTarget.port || 6379));
-    store = await serverStoreEnv();
+    store = createTestDatabaseOptions();
     const viaPgProxy = new URL(databaseUrl!);
     viaPgProxy.host = `127.0.0.1:${pgProxy.port}`;
     const viaRedisProxy = new URL(redisUrl!);

@@ -1,0 +1,109 @@
+import { PROTOCOL_LABELS } from './bench-clients.js';
+import type { BenchReport, PartOutcome } from './bench-runner.js';
+import type { MachineInfo } from './machine-info.js';
+import type { LatencySummary } from './stats.js';
+import { checkTargets, engineRatios } from './targets.js';
+
+/** The report as markdown: the machine, one table per part (medians of the runs), the targets. */
+export function renderMarkdown(report: BenchReport): string {
+  const out: string[] = [];
+  const { parts, options } = report;
+  out.push(`Machine: ${describe(report.machine)}`, '');
+  out.push(`Medians of ${options.runs} run${options.runs === 1 ? '' : 's'} (storage: one fill, queries repeated per run); latencies in ms.`, '');
+
+  section(out, 'Ceiling: pg alone, conditional UPDATE + history INSERT', parts.ceiling, (r) => [
+    `${r.rows} rows, ${options.ceiling.txns} transactions per level; "txn" = BEGIN/UPDATE/INSERT/COMMIT (4 round trips), "1 trip" = the same writes as one statement.`,
+    '',
+    table(
+      ['in flight', 'connections', 'txn/s', 'p50', 'p95', 'p99', 'max', '1 trip/s', '1 trip p50', '1 trip p99'],
+      r.txn.map((t, i) => {
+        const one = r.oneTrip[i];
+        return [t.concurrency, t.connections, t.perSec, ...latency(t.latency), one?.perSec ?? '', one?.latency.p50 ?? '', one?.latency.p99 ?? ''];
+      }),
+    ),
+  ]);
+
+  section(out, 'RPC overhead: info.v1.InfoService/GetInfo', parts.rpc, (r) => [
+    table(
+      ['client', 'in flight', 'calls/s', 'p50', 'p95', 'p99', 'max', 'server CPU %', 'client CPU %'],
+      r.clients.map((c) => [c.client, c.concurrency, c.perSec, ...latency(c.latency), c.serverCpuPct, c.clientCpuPct]),
+    ),
+    '',
+    'connect-json / grpc / grpc-web: connect-node clients; connect-json-raw: node:http with keep-alive (cheaper client). A CPU near 100% marks the bottleneck (one core each).',
+  ]);
+
+  const ratios = engineRatios(report);
+  section(out, 'Engine: SendEvent transitions', parts.engine, (r) => [
+    `${r.workflows} workflows of ${r.machine}, ${options.engine.transitions} transitions per protocol and level, ${r.watched} watched (one WatchWorkflow stream each, gRPC); workflows started at ${r.startsPerSec}/s.`,
+    '',
+    table(
+      ['protocol', 'in flight', 'transitions/s', 'x ceiling', 'reply p50', 'p95', 'p99', 'max', 'watch p50', 'p95', 'p99', 'max', 'missed', 'server CPU %', 'client CPU %'],
+      r.levels.map((l) => [
+        PROTOCOL_LABELS[l.protocol],
+        l.concurrency,
+        l.perSec,
+        ratios.find((x) => x.protocol === l.protocol && x.concurrency === l.concurrency)?.ratio ?? '',
+        ...latency(l.reply),
+        ...latency(l.watch),
+        l.watchMissed,
+        l.serverCpuPct,
+        l.clientCpuPct,
+      ]),
+    ),
+  ]);
+
+  section(out, 'Timers: due at the same moment', parts.timers, (r) =>
+    [
+      table(
+        ['timers', 'machine', 'due spread', 'all fired after', 'lag p50', 'p95', 'p99', 'max', 'starts/s'],
+        [[r.timers, r.machine, r.dueSpreadMs, r.allFiredMs, r.lag.p50, r.lag.p95, r.lag.p99, r.lag.max, r.startsPerSec]],
+      ),
+      '',
+      '"all fired after": from the earliest due time to the last firing committed; lag: firing time minus own due time.',
+    ]);
+
+  const storage = parts.storage;
+  section(out, 'Storage: ListWorkflows over many stored workflows', storage, (r) => {
+    const s = storage?.status === 'ok' ? storage.setup : undefined;
+    const lines: string[] = [];
+    if (s) {
+      lines.push(
+        `${s.stored} of ${s.requested} workflows of ${s.machine} stored${s.complete ? '' : ' (insert budget ran out)'} in ${s.insertSeconds} s (${s.insertPerSec}/s); ${s.cancelled} cancelled.`,
+        `Server RSS: ${s.memory.idle.rssMb} MiB idle, ${s.memory.stored.rssMb} MiB after storing, ${s.memory.active.rssMb} MiB with ${s.memory.activeCount} active (peak ${s.memory.active.peakRssMb} MiB).`,
+        '',
+      );
+    }
+    lines.push(table(['query', 'page size', 'returned', 'p50', 'p95', 'p99', 'max'], r.queries.map((q) => [q.query, q.pageSize, q.returned, ...latency(q.latency)])));
+    return lines;
+  });
+
+  const targets = checkTargets(report);
+  if (targets.length) {
+    out.push('### Targets (issue 7)', '', table(['target', 'measured', 'met'], targets.map((t) => [t.target, t.measured, t.met === undefined ? 'n/a' : t.met ? 'yes' : 'no'])), '');
+  }
+  return out.join('\n');
+}
+
+function section<T>(out: string[], title: string, outcome: PartOutcome<T> | undefined, body: (median: T) => string[]): void {
+  if (!outcome) return;
+  out.push(`### ${title}`, '');
+  if (outcome.status === 'ok') out.push(...body(outcome.median));
+  else if (outcome.status === 'unavailable') out.push(`Not run: ${outcome.reason}`);
+  else out.push(`FAILED: ${outcome.error}`);
+  out.push('');
+}
+
+function latency(l: LatencySummary): number[] {
+  return [l.p50, l.p95, l.p99, l.max];
+}
+
+export function table(header: string[], rows: (string | number)[][]): string {
+  const line = (cells: (string | number)[]) => `| ${cells.map((c) => String(c).replace(/\|/g, '\\|')).join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+export function describe(m: MachineInfo): string {
+  const pg = m.postgres ? `PostgreSQL ${m.postgres.version} (synchronous_commit=${m.postgres.synchronousCommit}, fsync=${m.postgres.fsync}, max_connections=${m.postgres.maxConnections})` : 'PGlite (embedded)';
+  const redis = m.redis ? `Redis ${m.redis.version}` : 'in-process bus';
+  return `${m.cpus} vCPU (${m.cpuModel}), ${m.memoryGiB} GiB RAM, ${m.os}, Node ${m.node}, ${pg}, ${redis}; load average ${m.loadAverage} at start.`;
+}

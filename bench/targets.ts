@@ -1,0 +1,74 @@
+import type { BenchReport } from './bench-runner.js';
+import type { Protocol } from './bench-clients.js';
+
+/** Engine transitions/s over the ceiling's at the same concurrency (medians of both). */
+export interface EngineRatio {
+  protocol: Protocol;
+  concurrency: number;
+  engine: number;
+  ceiling: number;
+  ratio: number;
+}
+
+/** One target of issue 7 against this report; `met` is undefined when the report cannot tell. */
+export interface TargetCheck {
+  target: string;
+  measured: string;
+  met: boolean | undefined;
+}
+
+export function engineRatios(report: BenchReport): EngineRatio[] {
+  const { engine, ceiling } = report.parts;
+  if (engine?.status !== 'ok' || ceiling?.status !== 'ok') return [];
+  return engine.median.levels.flatMap((level) => {
+    const base = ceiling.median.txn.find((c) => c.concurrency === level.concurrency);
+    if (!base || base.perSec === 0) return [];
+    return [{ protocol: level.protocol, concurrency: level.concurrency, engine: level.perSec, ceiling: base.perSec, ratio: Math.round((level.perSec / base.perSec) * 100) / 100 }];
+  });
+}
+
+/** The targets from issue 7 (2 vCPU, Postgres, Redis and the load on one machine). */
+export function checkTargets(report: BenchReport): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const ratios = engineRatios(report);
+  for (const protocol of new Set(ratios.map((r) => r.protocol))) {
+    const mine = ratios.filter((r) => r.protocol === protocol);
+    const worst = mine.reduce((a, b) => (b.ratio < a.ratio ? b : a));
+    const measured = `lowest ${worst.ratio}x (at ${worst.concurrency} in flight); ${mine.map((r) => `${r.concurrency}: ${r.ratio}x`).join(', ')}`;
+    checks.push({ target: `durable transitions/s >= 0.7x ceiling, every concurrency (${protocol})`, measured, met: worst.ratio >= 0.7 });
+    checks.push({ target: `durable transitions/s >= 1.0x ceiling with group commit (${protocol})`, measured: `lowest ${worst.ratio}x`, met: worst.ratio >= 1.0 });
+  }
+  const engine = report.parts.engine;
+  if (engine?.status === 'ok') {
+    for (const level of engine.median.levels.filter((l) => l.concurrency === 8)) {
+      const { p50, p99, count } = level.watch;
+      checks.push({
+        target: `send -> watcher notified p50 <= 3 ms, p99 <= 20 ms at 8 in flight (${level.protocol})`,
+        measured: count ? `p50 ${p50} ms, p99 ${p99} ms` : 'no watched transitions',
+        met: count ? p50 <= 3 && p99 <= 20 : undefined,
+      });
+    }
+  }
+  const timers = report.parts.timers;
+  if (timers?.status === 'ok') {
+    const { timers: n, allFiredMs } = timers.median;
+    checks.push({
+      target: '10,000 simultaneous timers all fired within 1 s',
+      measured: `${n} timers: all fired ${allFiredMs} ms after the first was due`,
+      met: n >= 10_000 ? allFiredMs <= 1_000 : undefined,
+    });
+  }
+  const rpc = report.parts.rpc;
+  if (rpc?.status === 'ok') {
+    const json = rpc.median.clients.filter((c) => c.client === 'connect-json' || c.client === 'connect-json-raw');
+    if (json.length) {
+      const best = json.reduce((a, b) => (b.perSec > a.perSec ? b : a));
+      checks.push({
+        target: 'no-op RPCs >= 10,000/s over Connect JSON',
+        measured: `${best.perSec}/s (${best.client}, ${best.concurrency} in flight, server CPU ${best.serverCpuPct}%)`,
+        met: best.perSec >= 10_000,
+      });
+    }
+  }
+  return checks;
+}
