@@ -73,7 +73,7 @@ export async function pickBenchMachine(client: OrchestratorClient, wanted: strin
   if (candidates.length === 0) throw new PartUnavailableError(`the harness does not know how to drive machine '${wanted}' (known: ${KNOWN.map((m) => m.id).join(', ')})`);
   const usable = candidates.filter((m) => shipped.includes(m.id) && (!needTimer || m.timer));
   if (usable.length === 0) {
-    const why = needTimer ? 'a machine with a timer due at a chosen time (bench-counter with input timerMs)' : candidates.map((m) => m.id).join(' or ');
+    const why = needTimer ? 'machine whose timer can be set to a chosen time (bench-counter, input timerMs)' : `${candidates.map((m) => m.id).join(' or ')} machine`;
     throw new PartUnavailableError(`the server ships no ${why}; shipped: ${shipped.join(', ') || 'none'}`);
   }
   return usable[0]!;

@@ -19,7 +19,7 @@ export interface BenchOptions {
   ceiling: { txns: number; maxPool: number };
   rpc: { calls: number; concurrency: number; clients: RpcClientKind[] };
   engine: { workflows: number; transitions: number; protocols: Protocol[]; watch: number | 'all' };
-  timers: { count: number; minLeadMs: number; timeoutMs: number };
+  timers: { count: number; minLeadMs: number; timeoutMs: number; maxStartSeconds: number };
   storage: { count: number; budgetSeconds: number; active: number; queryRepeats: number };
   /** Machine for engine/storage: a shipped machine id, or 'auto' (bench-counter if shipped). */
   machine: string;
@@ -28,6 +28,8 @@ export interface BenchOptions {
   cpuProfDir: string | undefined;
   outDir: string;
   writeResults: boolean;
+  /** One server for every part and run instead of a fresh one each (default with --smoke: starts cost seconds). */
+  shareServer: boolean;
   /** Tiny sizes for a smoke run (the test suite uses them). */
   smoke: boolean;
 }
@@ -52,8 +54,9 @@ export const USAGE = `usage: node --import tsx bench/run.ts [options]
   --timers N             timers due at the same moment (default 10000)
   --timer-lead-ms N      least time between the start of the first workflow and the due moment (default 2000)
   --timer-timeout-ms N   give up waiting for the timers this long after they are due (default 60000)
+  --timer-max-start-s N  arm fewer timers if starting them all would take longer (default 60; reported)
   --storage-count N      stored workflows (default 100000)
-  --storage-budget-s N   stop inserting after this many seconds, report the count reached (default 300)
+  --storage-budget-s N   stop inserting after this many seconds, report the count reached (default 180)
   --storage-active N     workflows made active (an event each) before reading the RSS (default 10000)
   --storage-repeats N    ListWorkflows calls per query and run (default 50)
   --machine ID|auto      machine to drive (default auto: bench-counter, else incident-triage)
@@ -62,7 +65,8 @@ export const USAGE = `usage: node --import tsx bench/run.ts [options]
   --cpu-prof-dir DIR     where the profiles go (default bench/out/profiles; implies --cpu-prof)
   --out-dir DIR          where <timestamp>.json goes (default bench/out)
   --write-results        also rewrite bench/RESULTS.md with this run's medians
-  --smoke                tiny sizes for a quick check of the harness
+  --share-server         one server for all parts and runs (parts then see each other's workflows)
+  --smoke                tiny sizes for a quick check of the harness (implies --share-server)
   -h, --help`;
 
 /** Parses argv (without node and script). Throws UsageError with the problem. */
@@ -87,6 +91,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
       timers: { type: 'string' },
       'timer-lead-ms': { type: 'string' },
       'timer-timeout-ms': { type: 'string' },
+      'timer-max-start-s': { type: 'string' },
       'storage-count': { type: 'string' },
       'storage-budget-s': { type: 'string' },
       'storage-active': { type: 'string' },
@@ -98,10 +103,11 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
       'out-dir': { type: 'string' },
       'write-results': { type: 'boolean' },
       smoke: { type: 'boolean' },
+      'share-server': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help) throw new UsageError(USAGE);
+  if (values.help) throw new UsageError(USAGE); // run.ts answers --help before parsing
   const smoke = values.smoke ?? false;
   const int = (name: keyof typeof values, fallback: number, min = 1) => {
     const raw = values[name];
@@ -151,10 +157,11 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
       count: int('timers', smoke ? 20 : 10_000),
       minLeadMs: int('timer-lead-ms', smoke ? 500 : 2_000),
       timeoutMs: int('timer-timeout-ms', smoke ? 15_000 : 60_000),
+      maxStartSeconds: int('timer-max-start-s', 60),
     },
     storage: {
       count: int('storage-count', smoke ? 100 : 100_000),
-      budgetSeconds: int('storage-budget-s', smoke ? 30 : 300),
+      budgetSeconds: int('storage-budget-s', smoke ? 30 : 180),
       active: int('storage-active', smoke ? 20 : 10_000, 0),
       queryRepeats: int('storage-repeats', smoke ? 3 : 50),
     },
@@ -163,6 +170,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
     cpuProfDir: values['cpu-prof'] || values['cpu-prof-dir'] ? values['cpu-prof-dir'] ?? 'bench/out/profiles' : undefined,
     outDir: values['out-dir'] ?? 'bench/out',
     writeResults: values['write-results'] ?? false,
+    shareServer: values['share-server'] ?? smoke,
     smoke,
   };
 }

@@ -39,24 +39,35 @@ type Results = { ceiling: CeilingResult; rpc: RpcResult; engine: EngineResult; t
 /**
  * Runs the chosen parts `options.runs` times, interleaved (run 1 of every part, then run 2...),
  * so the ceiling and the engine are measured under the same conditions. Each run of a part
- * gets a server of its own on a fresh schema; storage fills one server once and repeats only
- * its queries. A part that fails or is unavailable is recorded and the others go on.
+ * gets a server of its own on a fresh schema (unless `shareServer`); storage fills one server
+ * once and repeats only its queries. A part that fails or is unavailable is recorded and the others go on.
  * `log` receives progress lines.
  */
 export async function runBench(options: BenchOptions, log: (line: string) => void = () => {}): Promise<BenchReport> {
   const startedAt = new Date().toISOString();
   const machine = await describeMachine(options.databaseUrl, process.env.REDIS_URL || undefined);
-  const parts: BenchReport['parts'] = {};
+  const servers = new ServerSource(options);
+  let parts: BenchReport['parts'];
+  try {
+    parts = await runRepeatedParts(options, servers, log);
+    if (options.parts.includes('storage')) parts.storage = await runStorage(options, servers, log);
+  } finally {
+    await servers.close();
+  }
+  return { startedAt, finishedAt: new Date().toISOString(), options, machine, parts };
+}
+
+/** Every part but storage, `options.runs` times interleaved; a part stops at its first problem. */
+async function runRepeatedParts(options: BenchOptions, servers: ServerSource, log: (line: string) => void): Promise<BenchReport['parts']> {
   const runs: { [P in keyof Results]?: Results[P][] } = {};
   const stopped = new Map<Part, PartProblem>();
-
   for (let run = 1; run <= options.runs; run++) {
     for (const part of options.parts) {
       if (part === 'storage' || stopped.has(part)) continue;
       log(`run ${run}/${options.runs}: ${part}`);
       const started = performance.now();
       try {
-        const result = await runPart(part, options);
+        const result = await runPart(part, options, servers);
         ((runs[part] ??= []) as unknown[]).push(result);
         log(`run ${run}/${options.runs}: ${part} done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
       } catch (error) {
@@ -66,31 +77,30 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       }
     }
   }
+  const parts: Record<string, unknown> = {};
   for (const part of options.parts) {
     if (part === 'storage') continue;
-    const outcome = stopped.get(part);
     const done = runs[part] as unknown[] | undefined;
-    (parts as Record<string, unknown>)[part] = outcome ?? { status: 'ok', runs: done, median: medianOfRuns(done ?? []) };
+    parts[part] = stopped.get(part) ?? { status: 'ok', runs: done, median: medianOfRuns(done ?? []) };
   }
-  if (options.parts.includes('storage')) parts.storage = await runStorage(options, log);
-  return { startedAt, finishedAt: new Date().toISOString(), options, machine, parts };
+  return parts as BenchReport['parts'];
 }
 
-async function runPart(part: Exclude<Part, 'storage'>, options: BenchOptions): Promise<Results[keyof Results]> {
+async function runPart(part: Exclude<Part, 'storage'>, options: BenchOptions, servers: ServerSource): Promise<Results[keyof Results]> {
   if (part === 'ceiling') {
     if (!options.databaseUrl) throw new PartUnavailableError('the ceiling needs a real Postgres: set DATABASE_URL');
     return runCeiling({ databaseUrl: options.databaseUrl, concurrencies: options.concurrencies, txns: options.ceiling.txns, rows: options.engine.workflows, maxPool: options.ceiling.maxPool });
   }
-  return withServer<Results[keyof Results]>(options, (server) => {
+  return servers.with<Results[keyof Results]>((server) => {
     if (part === 'rpc') return runRpc(server, options.rpc);
     if (part === 'engine') return runEngine(server, { ...options.engine, concurrencies: options.concurrencies, machine: options.machine });
     return runTimers(server, { ...options.timers, machine: options.machine });
   });
 }
 
-async function runStorage(options: BenchOptions, log: (line: string) => void): Promise<NonNullable<BenchReport['parts']['storage']>> {
+async function runStorage(options: BenchOptions, servers: ServerSource, log: (line: string) => void): Promise<NonNullable<BenchReport['parts']['storage']>> {
   try {
-    return await withServer(options, async (server) => {
+    return await servers.with(async (server) => {
       log(`storage: storing ${options.storage.count} workflows (budget ${options.storage.budgetSeconds} s)`);
       const storage = await prepareStorage(server, { ...options.storage, machine: options.machine });
       try {
@@ -112,12 +122,30 @@ async function runStorage(options: BenchOptions, log: (line: string) => void): P
   }
 }
 
-async function withServer<T>(options: BenchOptions, body: (server: BenchServer) => Promise<T>): Promise<T> {
-  const server = await startBenchServer({ databaseUrl: options.databaseUrl, poolSize: options.serverPoolSize, cpuProfDir: options.cpuProfDir });
-  try {
-    return await body(server);
-  } finally {
-    await server.stop();
+/** A fresh server per use, or (shareServer) one server started on first use and stopped by `close`. */
+class ServerSource {
+  #shared: Promise<BenchServer> | undefined;
+  constructor(private readonly options: BenchOptions) {}
+
+  #start(): Promise<BenchServer> {
+    const { databaseUrl, serverPoolSize: poolSize, cpuProfDir } = this.options;
+    return startBenchServer({ databaseUrl, poolSize, cpuProfDir });
+  }
+
+  async with<T>(body: (server: BenchServer) => Promise<T>): Promise<T> {
+    if (this.options.shareServer) return body(await (this.#shared ??= this.#start()));
+    const server = await this.#start();
+    try {
+      return await body(server);
+    } finally {
+      await server.stop();
+    }
+  }
+
+  async close(): Promise<void> {
+    const shared = this.#shared;
+    this.#shared = undefined;
+    if (shared) await (await shared.catch(() => undefined))?.stop();
   }
 }
 

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startServerProcess, type ServerProcess } from '../tests/helpers/server-process.js';
 import { readMemory, type MemoryUsage } from './process-stats.js';
@@ -39,8 +41,10 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
   else Object.assign(env, { DATABASE_URL: '', DATA_DIR: ':memory:' });
   if (options.poolSize) env.DATABASE_POOL_SIZE = String(options.poolSize);
   if (options.cpuProfDir) {
+    // Node 20 does not take --cpu-prof from NODE_OPTIONS; this preload profiles in-process instead.
     mkdirSync(options.cpuProfDir, { recursive: true });
-    env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${options.cpuProfDir}`.trim();
+    env.BENCH_CPU_PROF_DIR = resolve(options.cpuProfDir);
+    env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import ${fileURLToPath(new URL('./cpu-profiler.mjs', import.meta.url))}`.trim();
   }
   const dropSchema = async () => {
     if (options.databaseUrl) await dropBenchSchema(options.databaseUrl, schema);

@@ -105,8 +105,8 @@ async function level(
     steps[i]!++;
   };
   try {
-    // Warm-up: opens every connection (and JIT-compiles both sides) outside the timing.
-    await runClosedLoop({ total: concurrency * 2, concurrency, op: send });
+    // Warm-up: opens every connection and JIT-compiles both sides, outside the timing.
+    await runClosedLoop({ total: Math.max(concurrency * 2, Math.min(200, Math.ceil(transitions / 5))), concurrency, op: send });
     await watchers.settle(5_000);
     watchers.reset();
     const cpu = startCpuMeter(server.pid);

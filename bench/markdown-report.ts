@@ -56,7 +56,7 @@ export function renderMarkdown(report: BenchReport): string {
     [
       table(
         ['timers', 'machine', 'due spread', 'all fired after', 'lag p50', 'p95', 'p99', 'max', 'starts/s'],
-        [[r.timers, r.machine, r.dueSpreadMs, r.allFiredMs, r.lag.p50, r.lag.p95, r.lag.p99, r.lag.max, r.startsPerSec]],
+        [[r.timers === r.requested ? r.timers : `${r.timers} of ${r.requested} (start rate cap)`, r.machine, r.dueSpreadMs, r.allFiredMs, r.lag.p50, r.lag.p95, r.lag.p99, r.lag.max, r.startsPerSec]],
       ),
       '',
       '"all fired after": from the earliest due time to the last firing committed; lag: firing time minus own due time.',

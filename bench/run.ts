@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseBenchArgs, UsageError } from './bench-options.js';
+import { parseBenchArgs, USAGE, UsageError } from './bench-options.js';
 import { runBench } from './bench-runner.js';
 import { renderMarkdown } from './markdown-report.js';
 import { writeResultsFile } from './results-file.js';
@@ -11,6 +11,10 @@ import { writeResultsFile } from './results-file.js';
  * part failed, 2 on a usage error; a part this server cannot run yet is reported, not failed.
  */
 async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
   let options;
   try {
     options = parseBenchArgs(argv);
@@ -27,12 +31,14 @@ async function main(argv: string[]): Promise<number> {
   writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
   process.stdout.write(markdown + '\n');
   process.stderr.write(`bench: report written to ${file}\n`);
-  if (options.writeResults) {
+  const failed = Object.values(report.parts).some((p) => p?.status === 'failed');
+  if (options.writeResults && failed) process.stderr.write('bench: a part failed: bench/RESULTS.md left as it was\n');
+  if (options.writeResults && !failed) {
     const command = ['node --import tsx bench/run.ts', ...argv].join(' ');
     writeResultsFile(new URL('./RESULTS.md', import.meta.url).pathname, report, command);
     process.stderr.write('bench: bench/RESULTS.md updated\n');
   }
-  return Object.values(report.parts).some((p) => p?.status === 'failed') ? 1 : 0;
+  return failed ? 1 : 0;
 }
 
 process.exitCode = await main(process.argv.slice(2));

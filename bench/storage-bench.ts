@@ -6,10 +6,10 @@ import { OrchestratorService, WorkflowStatus, type ListWorkflowsRequestSchema } 
 import { createBenchTransport } from './bench-clients.js';
 import { pickBenchMachine, type OrchestratorClient } from './bench-machines.js';
 import type { BenchServer } from './bench-server.js';
-import { ownedKeys, runClosedLoop } from './load-runner.js';
+import { runClosedLoop } from './load-runner.js';
 import type { MemoryUsage } from './process-stats.js';
 import { summarize, type LatencySummary } from './stats.js';
-import { startWorkflows } from './workflow-fleet.js';
+import { startWorkflows, waitUntilReady } from './workflow-fleet.js';
 
 /** What was stored, once per benchmark invocation (100,000 starts are too slow to repeat). */
 export interface StorageSetup {
@@ -72,22 +72,22 @@ export async function prepareStorage(server: BenchServer, options: StorageOption
       op: async (_w, _k, i) => void (await client.cancelWorkflow({ workflowId: cancelled[i]!.id, reason: 'bench' })),
     });
 
-    // "Active": each got an event just now, so the server holds it as a live instance.
+    // "Active": each got an event just now, so the server holds it as a live instance. Machines
+    // with start-up tasks accept their loop event only once those are done.
     const activeCount = Math.min(options.active, workflows.length - cancelled.length);
-    const live = workflows.filter((_, i) => i % 1000 !== 999).slice(-activeCount);
-    if (activeCount > 0) {
-      const owned = ownedKeys(live.length, Math.min(32, live.length));
-      await runClosedLoop({
-        total: live.length,
-        concurrency: owned.length,
-        op: async (w, k) => void (await client.sendEvent({ workflowId: live[owned[w]![k]!]!.id, event: machine.loopEvent(0) })),
-      });
-    }
+    const candidates = workflows.filter((_, i) => i % 1000 !== 999);
+    const live = await waitUntilReady(client, machine, candidates.slice(candidates.length - activeCount), 120_000);
+    await runClosedLoop({
+      total: live.length,
+      concurrency: 32,
+      op: async (_w, _k, i) => void (await client.sendEvent({ workflowId: live[i]!.id, event: machine.loopEvent(0) })),
+    });
     const active = server.memory();
 
     const times = workflows.map((w) => timestampMs(w.createTime!));
     const window = { first: times[Math.floor(times.length * 0.45)] ?? 0, last: times[Math.floor(times.length * 0.55)] ?? 0 };
-    const state = stateName(workflows[0]?.state);
+    // The state most workflows rest in now (start-up tasks may have moved them on since).
+    const state = stateName((await client.listWorkflows({ machineId: machine.id, status: WorkflowStatus.ACTIVE, pageSize: 1 })).workflows[0]?.state);
     const queries: [string, ListRequest][] = [
       ['newest', {}],
       ['machine', { machineId: machine.id }],

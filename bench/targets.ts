@@ -54,7 +54,7 @@ export function checkTargets(report: BenchReport): TargetCheck[] {
     const { timers: n, allFiredMs } = timers.median;
     checks.push({
       target: '10,000 simultaneous timers all fired within 1 s',
-      measured: `${n} timers: all fired ${allFiredMs} ms after the first was due`,
+      measured: `${n} timers: all fired ${allFiredMs} ms after the first was due${n < 10_000 ? ' (fewer than 10,000: not comparable)' : ''}`,
       met: n >= 10_000 ? allFiredMs <= 1_000 : undefined,
     });
   }

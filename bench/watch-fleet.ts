@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { OrchestratorClient } from './bench-machines.js';
 
 /**
@@ -19,6 +20,7 @@ export class WatchFleet {
 
   private constructor(readonly size: number) {
     this.#pending = new Array(size).fill(undefined);
+    setMaxListeners(0, this.#controller.signal); // one abort listener per stream, by design
   }
 
   /**

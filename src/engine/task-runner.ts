@@ -153,6 +153,11 @@ export class TaskRunner {
     }
   }
 
+  /** Whether another call fits under `maxConcurrentTasks`. */
+  get hasCapacity(): boolean {
+    return this.#running.size < this.options.maxConcurrentTasks;
+  }
+
   /** Running calls, for tests and metrics. */
   get runningCount(): number {
     return this.#running.size;

@@ -45,7 +45,7 @@ export class TransitionApplier {
   async #apply(request: TransitionRequest): Promise<ApplyResult> {
     const id = request.workflowId;
     let instance = this.cache.get(id);
-    let fromCache = instance !== undefined;
+    const fromCache = instance !== undefined;
     instance ??= await this.load(id);
     let built: BuiltTransition;
     try {
@@ -55,7 +55,6 @@ export class TransitionApplier {
       // The cache may be behind another replica: judge against the stored version.
       this.cache.delete(id);
       instance = await this.load(id);
-      fromCache = false;
       try {
         built = buildTransition(instance, request, this.#env());
       } catch (again) {

@@ -26,6 +26,7 @@ export interface TransitionRequest {
   consume?: Consume;
 }
 
+/** What a transition is computed against besides the instance: time, limits, task ownership. */
 export interface BuildEnv {
   now: Date;
   limits: EngineLimits;

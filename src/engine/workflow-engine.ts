@@ -38,6 +38,7 @@ export interface WorkflowEngineDeps {
   options?: WorkflowEngineOptions;
 }
 
+/** A client event; `eventId` deduplicates, `expectedVersion` makes it conditional. */
 export interface SendEventRequest {
   workflowId: string;
   event: { type: string; payload?: JsonObject };
@@ -96,7 +97,7 @@ export class WorkflowEngine {
 
   /** The latest version when `version` is omitted; throws MachineNotFoundError. */
   getMachine(id: string, version?: number): MachineInfo {
-    return this.#registry.get(id, version).info;
+    return this.#registry.get(id, version || undefined).info;
   }
 
   startWorkflow(req: StartRequest): Promise<WorkflowView> {
@@ -262,8 +263,9 @@ export class WorkflowEngine {
     }
   }
 
+  /** New tasks are committed already claimed by this engine while it has room to run them; else any replica's poll claims them. */
   #taskOwner(): string | null {
-    return this.#runner.started ? this.instanceId : null;
+    return this.#runner.started && this.#runner.hasCapacity ? this.instanceId : null;
   }
 
   /** Engine errors pass; anything else from the store is a database failure. */

@@ -11,6 +11,7 @@ import type { HistoryEntry, WorkflowStatus, WorkflowView } from './workflow-type
 
 const STATUSES: ReadonlySet<string> = new Set(['active', 'done', 'error', 'cancelled']);
 
+/** Filters combine with AND; pages are newest first; `pageToken` must come from the same filters. */
 export interface ListWorkflowsQuery {
   machineId?: string;
   status?: WorkflowStatus;
@@ -21,6 +22,7 @@ export interface ListWorkflowsQuery {
   pageToken?: string;
 }
 
+/** History from `fromVersion` (default 1) ascending; `pageToken` continues a previous page. */
 export interface HistoryQuery {
   workflowId: string;
   fromVersion?: number;

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { AnyMachineSnapshot } from 'xstate';
 import type { ResolvedEngineOptions } from './engine-options.js';
 import { DuplicateWorkflowError, InvalidInputError, LimitExceededError, MachineDefinitionError } from './errors.js';
 import type { JsonObject, JsonValue } from './json.js';
@@ -9,8 +10,8 @@ import { initialStep, statePaths } from './machine-runtime.js';
 import type { NewWorkflow, TaskRecord, TimerRecord, WorkflowRecord, WorkflowStore } from './ports/workflow-store.js';
 import { checkId, checkJsonObject, checkKey, checkPositiveInt } from './request-checks.js';
 import type { InstanceCache } from './instance-cache.js';
-import type { AnyMachineSnapshot } from 'xstate';
 
+/** A start: the latest machine version unless one is named; a random id unless one is given. */
 export interface StartRequest {
   machineId: string;
   machineVersion?: number;

@@ -145,3 +145,26 @@ describe('tool tasks across replicas', () => {
     }
   });
 });
+
+describe('tool results and size limits', () => {
+  it('turns an output over the event limit into the error event, and ends an instance whose context outgrows its limit', async () => {
+    const h = await createHarness({ options: { limits: { maxEventBytes: 4_000, maxContextBytes: 3_000 } } });
+    try {
+      const wf = await h.engine.startWorkflow({ machineId: 'probe', input: { label: 'big' } });
+      await h.engine.sendEvent({ workflowId: wf.id, event: { type: 'probe.go' } });
+      (await h.tools.nextFor(wf.id, 'job')).resolve({ blob: 'x'.repeat(5_000) });
+      const failed = await untilEntry(h.engine, wf.id, (e) => e.eventType === 'xstate.error.actor.job');
+      assert.equal((failed.context as { lastError: { code: string } }).lastError.code, 'resource_exhausted');
+
+      await h.engine.sendEvent({ workflowId: wf.id, event: { type: 'probe.go' } });
+      (await h.tools.nextFor(wf.id, 'job')).resolve({ blob: 'x'.repeat(3_500) });
+      const ended = await untilEntry(h.engine, wf.id, (e) => e.status !== 'active');
+      assert.equal(ended.status, 'error');
+      const view = await h.engine.getWorkflow(wf.id);
+      assert.equal((view.error as { code: string }).code, 'resource_exhausted');
+      assert.equal((view.context as { lastResult: unknown }).lastResult, null, 'the context stays as it was before the result');
+    } finally {
+      await h.close();
+    }
+  });
+});

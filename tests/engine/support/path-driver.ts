@@ -7,6 +7,12 @@ import type { JsonObject } from '../../../src/engine/json.js';
 import type { Harness } from './engine-harness.js';
 import { untilEntry } from './wait.js';
 
+/**
+ * Engine options for walking paths: tasks start at commit (no claim poll needed), timers are
+ * made due by the driver and found by a poll; slower polls leave the one PGlite session free.
+ */
+export const PATH_OPTIONS = { taskPollIntervalMs: 1_000, timerPollIntervalMs: 50, watchPollIntervalMs: 1_000 };
+
 export interface PathStep {
   event: EventObject & Record<string, unknown>;
   state: AnyMachineSnapshot;
@@ -16,15 +22,21 @@ export interface GraphOptions {
   input: Record<string, unknown>;
   /** Event payload variants (tool outputs and errors included); event types without one are sent as `{ type }`. */
   events: (state: AnyMachineSnapshot) => (EventObject & Record<string, unknown>)[];
+  /** Leaves out events, e.g. to bound a counter that would make the graph infinite. */
+  filterEvents?: (state: AnyMachineSnapshot, event: EventObject) => boolean;
 }
 
 /**
  * Every transition of the machine's graph as a path: the shortest path to its source state
- * plus the transition. Events xstate raises by itself (`xstate.done.state.*`) are not inputs.
+ * plus the transition. Transitions that differ only in context (a counter, which branch set
+ * a flag) are walked once, by the shortest path: the control flow is what the engine must
+ * reproduce, and the context is compared at every step anyway. Events xstate raises by itself
+ * (`xstate.done.state.*`) are not inputs, and a finished instance takes none.
  */
 export function everyTransition(machine: AnyStateMachine, options: GraphOptions): { name: string; steps: PathStep[]; accepted: boolean }[] {
   // The events each state has a transition for (after and done.actor included), with payloads.
   const events = (state: AnyMachineSnapshot) => {
+    if (state.status !== 'active') return [];
     const types = new Set(getNextTransitions(state).map((t) => t.eventType));
     return [...types]
       .filter((type) => type && type !== '*' && !type.startsWith('xstate.done.state.'))
@@ -33,16 +45,21 @@ export function everyTransition(machine: AnyStateMachine, options: GraphOptions)
         return variants.length ? variants : [{ type }];
       });
   };
-  const traversal = { input: options.input, events } as never;
+  const traversal = { input: options.input, events, ...(options.filterEvents ? { filterEvents: options.filterEvents } : {}) } as never;
   const shortest = new Map(getShortestPaths(machine, traversal).map((p) => [serializeSnapshot(p.state as AnyMachineSnapshot), p.steps as unknown as PathStep[]]));
-  return adjacencyMapToArray(getAdjacencyMap(machine, traversal)).map(({ state, event, nextState }) => {
-    const prefix = shortest.get(serializeSnapshot(state as AnyMachineSnapshot));
+  const byFlow = new Map<string, { name: string; steps: PathStep[]; accepted: boolean }>();
+  for (const { state, event, nextState } of adjacencyMapToArray(getAdjacencyMap(machine, traversal))) {
+    const from = state as AnyMachineSnapshot;
+    const to = nextState as AnyMachineSnapshot;
+    const prefix = shortest.get(serializeSnapshot(from));
     assert.ok(prefix, 'every state in the adjacency map has a shortest path');
     const e = event as PathStep['event'];
-    const accepted = (state as AnyMachineSnapshot).can(e as never);
-    const name = `${JSON.stringify((state as AnyMachineSnapshot).value)} --${e.type}--> ${JSON.stringify((nextState as AnyMachineSnapshot).value)}`;
-    return { name, steps: [...prefix, { event: e, state: nextState as AnyMachineSnapshot }], accepted };
-  });
+    const name = `${JSON.stringify(from.value)} --${JSON.stringify(e)}--> ${JSON.stringify(to.value)}`;
+    const path = { name, steps: [...prefix, { event: e, state: to }], accepted: from.can(e as never) };
+    const known = byFlow.get(name);
+    if (!known || known.steps.length > path.steps.length) byFlow.set(name, path);
+  }
+  return [...byFlow.values()];
 }
 
 /**

@@ -19,19 +19,3 @@ export async function untilEntry(engine: WorkflowEngine, workflowId: string, mat
     controller.abort();
   }
 }
-
-/** Waits until the instance reaches `version`. */
-export function untilVersion(engine: WorkflowEngine, workflowId: string, version: number, timeoutMs?: number): Promise<HistoryEntry> {
-  return untilEntry(engine, workflowId, (e) => e.version >= version, timeoutMs, version);
-}
-
-/** Polls `check` every 10 ms until it returns a value, for conditions no event announces (a row's state); bounded. */
-export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 5_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseBenchArgs } from '../bench/bench-options.js';
+import { runBench, type PartOutcome } from '../bench/bench-runner.js';
+import { renderMarkdown } from '../bench/markdown-report.js';
+import type { LatencySummary } from '../bench/stats.js';
+
+/**
+ * A tiny run of every benchmark part (`bench/run.ts --smoke`: 20 transactions, 200 calls per
+ * client, 20 workflows...), so `make test` catches a broken harness. It asserts the shape of
+ * the report, not speed. The timers part needs the bench-counter machine; until the server
+ * ships it that part must say so (unavailable), never fail.
+ */
+describe('benchmark harness (smoke run)', () => {
+  it('runs every part and reports numbers of the right shape', { timeout: 240_000 }, async () => {
+    const options = parseBenchArgs(['--smoke'], { DATABASE_URL: process.env.DATABASE_URL });
+    const report = await runBench(options);
+    const { parts } = report;
+
+    if (process.env.DATABASE_URL) {
+      const ceiling = ok(parts.ceiling, 'ceiling');
+      for (const variant of [ceiling.txn, ceiling.oneTrip]) {
+        assert.deepEqual(variant.map((l) => l.concurrency), options.concurrencies);
+        for (const level of variant) {
+          assert.ok(level.perSec > 0);
+          assertLatency(level.latency, options.ceiling.txns);
+        }
+      }
+    } else {
+      assert.equal(parts.ceiling?.status, 'unavailable');
+      assert.match((parts.ceiling as { reason: string }).reason, /DATABASE_URL/);
+    }
+
+    const rpc = ok(parts.rpc, 'rpc');
+    assert.deepEqual(rpc.clients.map((c) => c.client), ['connect-json', 'connect-json-raw', 'grpc', 'grpc-web']);
+    for (const c of rpc.clients) {
+      assert.ok(c.perSec > 0);
+      assertLatency(c.latency, options.rpc.calls);
+    }
+
+    const engine = ok(parts.engine, 'engine');
+    assert.equal(engine.workflows, options.engine.workflows);
+    assert.equal(engine.watched, options.engine.workflows);
+    assert.deepEqual(
+      engine.levels.map((l) => `${l.protocol}@${l.concurrency}`),
+      options.engine.protocols.flatMap((p) => options.concurrencies.map((c) => `${p}@${c}`)),
+    );
+    for (const level of engine.levels) {
+      assert.ok(level.perSec > 0);
+      assertLatency(level.reply, options.engine.transitions);
+      assert.equal(level.watchMissed, 0, 'every watched transition reaches its watcher');
+      assertLatency(level.watch, options.engine.transitions);
+    }
+
+    if (parts.timers?.status === 'unavailable') {
+      assert.match(parts.timers.reason, /bench-counter/);
+    } else {
+      const timers = ok(parts.timers, 'timers');
+      assert.equal(timers.timers, options.timers.count);
+      assertLatency(timers.lag, options.timers.count);
+      assert.ok(timers.allFiredMs >= timers.lag.max - 1, 'the last firing is no earlier than the largest lag');
+    }
+
+    const storage = ok(parts.storage, 'storage');
+    assert.ok(parts.storage?.status === 'ok' && parts.storage.setup);
+    const setup = parts.storage.setup;
+    assert.equal(setup.stored, options.storage.count);
+    assert.ok(setup.complete);
+    assert.ok(setup.memory.idle.rssMb > 0 && setup.memory.active.rssMb > 0);
+    assert.equal(setup.memory.activeCount, options.storage.active);
+    assert.equal(storage.queries.length, 8);
+    for (const q of storage.queries) assert.ok(q.latency.count > 0 && q.latency.p50 > 0, q.query);
+    assert.equal(storage.queries.find((q) => q.query === 'newest')?.returned, 50);
+
+    const markdown = renderMarkdown(report);
+    for (const heading of ['### RPC overhead', '### Engine', '### Storage']) assert.ok(markdown.includes(heading), heading);
+    assert.doesNotMatch(markdown, /FAILED/);
+    assert.deepEqual(JSON.parse(JSON.stringify(report)).options.parts, ['ceiling', 'rpc', 'engine', 'timers', 'storage']);
+  });
+});
+
+function ok<T>(outcome: PartOutcome<T> | undefined, part: string): T {
+  assert.ok(outcome, `${part} did not run`);
+  assert.equal(outcome.status, 'ok', `${part}: ${JSON.stringify(outcome)}`);
+  assert.equal(outcome.runs.length, 1);
+  return outcome.median;
+}
+
+function assertLatency(l: LatencySummary, count: number): void {
+  assert.equal(l.count, count);
+  assert.ok(l.p50 > 0 && l.p50 <= l.p95 && l.p95 <= l.p99 && l.p99 <= l.max, JSON.stringify(l));
+}
