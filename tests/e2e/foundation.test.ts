@@ -27,7 +27,7 @@ describe('foundation: one port, three protocols', () => {
 
   before(async () => {
     store = createTestDatabaseOptions();
-    server = await startServerProcess({ ...store.env, MAX_REQUEST_BYTES: '2048', CORS_ORIGINS: 'https://app.example' });
+    server = await startServerProcess({ ...store.env, MAX_REQUEST_BYTES: '2048', MAX_TIMEOUT_MS: '30000', CORS_ORIGINS: 'https://app.example' });
   });
   after(async () => {
     await server?.stop();
@@ -112,6 +112,12 @@ describe('foundation: one port, three protocols', () => {
     assert.equal(res.status, 404);
     const status = await grpcStatusOf(server.baseUrl, '/health.v1.HealthService/Nope');
     assert.ok(status === 404 || status === Code.Unimplemented, `got ${status}`);
+  });
+
+  it('refuses a deadline longer than MAX_TIMEOUT_MS with invalid_argument', async () => {
+    const client = createClient(HealthService, transports(server.baseUrl)['grpc (h2)']!);
+    await assert.rejects(client.check({ service: '' }, { timeoutMs: 60_000 }), (err: unknown) => ConnectError.from(err).code === Code.InvalidArgument);
+    assert.equal((await client.check({ service: '' }, { timeoutMs: 5_000 })).status, Status.SERVING);
   });
 
   it('answers malformed JSON with invalid_argument', async () => {
