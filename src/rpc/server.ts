@@ -37,6 +37,10 @@ const h2Preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { logger } = options;
   const h1 = http.createServer(options.handler);
+  // Longer than the idle timeout of typical clients and load balancers (60 s), so the server is not
+  // the side closing an idle keep-alive connection while a client starts writing on it (EPIPE).
+  h1.keepAliveTimeout = 65_000;
+  h1.headersTimeout = 66_000;
   const h2 = http2.createServer({}, options.handler);
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();
