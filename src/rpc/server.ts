@@ -64,7 +64,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
   }
 
-  const tcp = net.createServer((socket) => {
+  // noDelay: replies are small writes; with Nagle's algorithm each would wait for the peer's
+  // delayed ACK (tens of ms). http.createServer sets this itself, but we own the socket.
+  const tcp = net.createServer({ noDelay: true, keepAlive: true }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', (err) => logger.debug('socket error', { err }));
