@@ -19,8 +19,8 @@ export interface BenchMachine {
 }
 
 /**
- * The machine the benchmarks are meant for (to be shipped in machines/ by the lead):
- * `bench-counter` v1, input `{ timerMs?: integer }`. Without `timerMs` it rests in `counting`,
+ * The machine the benchmarks are meant for (bench/bench-counter-machine.ts, loaded by
+ * bench-server.ts with EXTRA_MODULES): `bench-counter` v1, input `{ timerMs?: integer }`. Without `timerMs` it rests in `counting`,
  * where `counter.increment` adds one to `context.count` and stays (one transition, no effects);
  * with it, it waits in `waiting` with `after: timerMs -> fired` (final).
  */

@@ -54,7 +54,19 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
   } finally {
     await servers.close();
   }
-  return { startedAt, finishedAt: new Date().toISOString(), options, machine, parts };
+  return { startedAt, finishedAt: new Date().toISOString(), options: { ...options, databaseUrl: redact(options.databaseUrl) }, machine, parts };
+}
+
+/** The report may be shared: keep the database's address, drop its password. */
+function redact(url: string | undefined): string | undefined {
+  if (!url) return url;
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
 }
 
 /** Every part but storage, `options.runs` times interleaved; a part stops at its first problem. */

@@ -31,12 +31,14 @@ export interface BenchServer {
 /**
  * Starts `src/main.ts` as a child process (tests/helpers/server-process.ts) on a fresh Postgres
  * schema `bench_<hex>` (dropped by `stop`), or on an in-memory PGlite without a database URL.
- * REDIS_URL passes through from this process's environment. Logs at info: the per-call debug
+ * Loads bench/bench-counter-machine.ts with EXTRA_MODULES. REDIS_URL passes through from this process's environment. Logs at info: the per-call debug
  * line would cost more than the calls being measured.
  */
 export async function startBenchServer(options: BenchServerOptions): Promise<BenchServer> {
   const schema = `bench_${randomBytes(5).toString('hex')}`;
-  const env: Record<string, string> = { LOG_LEVEL: 'info', ...options.env };
+  // The benchmark's own machine (bench-counter) is loaded beside the shipped ones.
+  const machineModule = fileURLToPath(new URL('./bench-counter-machine.ts', import.meta.url));
+  const env: Record<string, string> = { LOG_LEVEL: 'info', EXTRA_MODULES: machineModule, ...options.env };
   if (options.databaseUrl) Object.assign(env, { DATABASE_URL: options.databaseUrl, DATABASE_SCHEMA: schema });
   else Object.assign(env, { DATABASE_URL: '', DATA_DIR: ':memory:' });
   if (options.poolSize) env.DATABASE_POOL_SIZE = String(options.poolSize);
