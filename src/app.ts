@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { Code, ConnectError, type ConnectRouter } from '@connectrpc/connect';
 import { readBuildInfo } from './build-info.js';
 import { createEventBus } from './bus/create-event-bus.js';
@@ -14,6 +15,9 @@ import { errorMappingInterceptor } from './rpc/error-mapping.js';
 import { orchestratorService } from './rpc/orchestrator-service.js';
 import { PostgresWorkflowStore } from './store/postgres-workflow-store.js';
 import { createBuiltinTools } from './tools/builtin-tools.js';
+import { ResilientToolInvoker } from './tools/resilient-tool-invoker.js';
+import type { ToolPolicyEvent } from './tools/policy/tool-policy.js';
+import { loadExtraModules } from './extra-modules.js';
 import { grpcHealthRoutes } from './rpc/grpc-health-service.js';
 import { reflectionRoutes } from './rpc/reflection-service.js';
 import { infoService } from './rpc/info-service.js';
@@ -48,17 +52,29 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
   const bus = await createEventBus({ redisUrl: config.redisUrl, logger, startupTimeoutMs: config.startupTimeoutMs });
   const health = new HealthMonitor({ probeStore: () => database.ping(), storeKind: database.kind, bus, intervalMs: config.healthIntervalMs, logger });
   await health.start();
+  const extra = await loadExtraModules(config.extraModules);
+  const tools = createBuiltinTools(logger, {
+    httpAllowedHosts: config.httpToolAllowedHosts,
+    llm: { baseUrl: config.llmBaseUrl, model: config.llmModel, apiKey: config.llmApiKey },
+  });
+  for (const [src, adapter] of Object.entries(extra.tools)) tools.register(src, adapter);
+  // Every tool call goes through its cockatiel policy (one breaker and bulkhead per tool);
+  // `toolInvoker.states()` is the per-tool breaker/bulkhead view for Info, Health and metrics.
+  const toolInvoker = new ResilientToolInvoker(tools, { overrides: config.toolPolicies, onEvent: (event) => logToolEvent(logger, event) });
   const engine = createWorkflowEngine({
     store: new PostgresWorkflowStore(database.db),
     bus,
-    machines: shippedMachines,
-    tools: createBuiltinTools(logger),
+    machines: [...shippedMachines, ...extra.machines],
+    tools: toolInvoker,
     logger,
+    options: { taskLeaseMs: config.taskLeaseMs, ...(config.faultKillAfterCommit ? { afterCommit: killAfterCommit(config.faultKillAfterCommit, logger) } : {}) },
   });
   // Before serving: overdue timers fire and orphaned tasks are claimed again.
   await engine.start();
 
   const shutdown = new AbortController();
+  // Every in-flight call links its own signal to this one: many listeners is normal, not a leak.
+  setMaxListeners(0, shutdown.signal);
   const routes = (router: ConnectRouter) => {
     router.service(HealthService, healthService(health));
     router.service(InfoService, infoService({ build, storeKind: database.kind, busKind: bus.kind, protocols }));
@@ -97,4 +113,25 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
       logger.info('stopped');
     },
   };
+}
+
+/**
+ * Crash-test fault (FAULT_KILL_AFTER_COMMIT): SIGKILL this process right after its n-th commit,
+ * so the commit is durable but nothing after it (publish, tasks, timers, the reply) happens.
+ */
+function killAfterCommit(n: number, logger: Logger): () => void {
+  let commits = 0;
+  return () => {
+    if (++commits !== n) return;
+    logger.warn('fault injection: killing the process after a commit', { commit: n });
+    process.kill(process.pid, 'SIGKILL');
+  };
+}
+
+/** Policy events worth an operator's attention go to the log (metrics hook in here later). */
+function logToolEvent(logger: Logger, event: ToolPolicyEvent): void {
+  if (event.type === 'breaker') logger.warn('tool circuit breaker changed', { tool: event.tool, state: event.state });
+  else if (event.type === 'bulkhead_rejected') logger.warn('tool call refused: bulkhead full', { tool: event.tool });
+  else if (event.type === 'retry') logger.info('retrying tool call', { tool: event.tool, attempt: event.attempt, delayMs: event.delayMs, errorKind: event.errorKind });
+  else if (event.type === 'give_up') logger.warn('tool call failed after retries', { tool: event.tool, errorKind: event.errorKind });
 }

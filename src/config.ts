@@ -1,4 +1,7 @@
 import type { LogLevel } from './telemetry/logger.js';
+import { HostAllowList } from './tools/http/host-allow-list.js';
+import { loadToolPolicyOverrides } from './tools/policy/tool-policy-config.js';
+import type { ToolPolicyOverrides } from './tools/policy/tool-policy-config.js';
 
 /** Everything the service reads from its environment, validated once at start. */
 export interface Config {
@@ -26,6 +29,27 @@ export interface Config {
   readonly startupTimeoutMs: number;
   /** How often the store is probed for the health status, in ms. */
   readonly healthIntervalMs: number;
+  /** How long a claimed tool task stays leased without renewal; a dead replica's tasks run again after it, in ms. */
+  readonly taskLeaseMs: number;
+  /**
+   * Modules loaded at start, resolved from the working directory (for tests and extensions).
+   * Each may export `machines: WorkflowDefinition[]` and `tools: Record<string, ToolAdapter>`.
+   */
+  readonly extraModules: readonly string[];
+  /**
+   * Fault injection for crash tests: SIGKILL this process right after its n-th committed
+   * transition, before that transition is published or its effects start. Unset: never.
+   */
+  readonly faultKillAfterCommit: number | undefined;
+  /** Hosts (`host`, `host:port`, `*.domain`) the `http.request` tool may call; empty: none. */
+  readonly httpToolAllowedHosts: readonly string[];
+  /** OpenAI-compatible API base of `llm.chat`, including `/v1` (`<base>/chat/completions` is called). */
+  readonly llmBaseUrl: string | undefined;
+  readonly llmModel: string | undefined;
+  /** Sent as a bearer token; never logged. */
+  readonly llmApiKey: string | undefined;
+  /** Per-tool policy overrides from TOOL_POLICIES_FILE (JSON) and TOOL_POLICY_<TOOL>_<FIELD> env. */
+  readonly toolPolicies: ToolPolicyOverrides;
 }
 
 export class ConfigError extends Error {
@@ -50,6 +74,14 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 10 * 60 * 1000),
     startupTimeoutMs: integer(env, 'STARTUP_TIMEOUT_MS', 60_000, 0, 60 * 60 * 1000),
     healthIntervalMs: integer(env, 'HEALTH_INTERVAL_MS', 2_000, 50, 10 * 60 * 1000),
+    taskLeaseMs: integer(env, 'TASK_LEASE_MS', 30_000, 100, 24 * 60 * 60 * 1000),
+    extraModules: list(env, 'EXTRA_MODULES', []),
+    faultKillAfterCommit: raw(env, 'FAULT_KILL_AFTER_COMMIT') === undefined ? undefined : integer(env, 'FAULT_KILL_AFTER_COMMIT', 0, 1, Number.MAX_SAFE_INTEGER),
+    httpToolAllowedHosts: allowedHosts(env, 'HTTP_TOOL_ALLOWED_HOSTS'),
+    llmBaseUrl: url(env, 'LLM_BASE_URL', ['http:', 'https:']),
+    llmModel: raw(env, 'LLM_MODEL'),
+    llmApiKey: raw(env, 'LLM_API_KEY'),
+    toolPolicies: toolPolicies(env),
   });
 }
 
@@ -108,4 +140,22 @@ function list(env: Env, name: string, fallback: string[]): string[] {
   const value = raw(env, name);
   if (value === undefined) return fallback;
   return value.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+function allowedHosts(env: Env, name: string): string[] {
+  const hosts = list(env, name, []);
+  try {
+    new HostAllowList(hosts);
+  } catch (error) {
+    throw new ConfigError(`${name}: ${(error as Error).message}`);
+  }
+  return hosts;
+}
+
+function toolPolicies(env: Env): ToolPolicyOverrides {
+  try {
+    return loadToolPolicyOverrides(env, raw(env, 'TOOL_POLICIES_FILE'));
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
 }

@@ -40,6 +40,12 @@ export interface WorkflowEngineOptions {
   watchPollIntervalMs?: number;
   /** Instances whose restored snapshot is kept in memory. Default 10 000. */
   cacheSize?: number;
+  /**
+   * Called synchronously after every committed transition (start, event, tool result, timer,
+   * cancel), before it is published and before its effects start. A fault-injection point for
+   * crash tests (`FAULT_KILL_AFTER_COMMIT`); it must not throw. Default: nothing.
+   */
+  afterCommit?: () => void;
 }
 
 export type ResolvedEngineOptions = Required<Omit<WorkflowEngineOptions, 'limits'>> & { limits: EngineLimits };
@@ -62,5 +68,6 @@ export function resolveEngineOptions(options: WorkflowEngineOptions = {}): Resol
     timerLeaseMs: options.timerLeaseMs ?? 30_000,
     watchPollIntervalMs: options.watchPollIntervalMs ?? 5_000,
     cacheSize: options.cacheSize ?? 10_000,
+    afterCommit: options.afterCommit ?? (() => {}),
   };
 }

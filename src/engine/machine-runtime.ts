@@ -69,16 +69,30 @@ function toStep(snapshot: AnyMachineSnapshot, actions: ExecutableAction[], versi
   return step;
 }
 
-/** A thrown value as JSON: Errors keep name and message (and a string code). */
+/**
+ * A thrown value as JSON: Errors keep name and message (and a string code), plus the fields of
+ * their `toJSON()` when it gives an object (structured tool errors: tool, kind, attempts, status).
+ */
 export function errorJson(error: unknown): JsonValue {
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
-    return { name: error.name, message: error.message, ...(typeof code === 'string' ? { code } : {}) };
+    return { name: error.name, message: error.message, ...(typeof code === 'string' ? { code } : {}), ...ownJson(error) };
   }
   try {
     return JSON.parse(JSON.stringify(error ?? null)) as JsonValue;
   } catch {
     return { message: String(error) };
+  }
+}
+
+function ownJson(error: Error): Record<string, JsonValue> {
+  const toJSON = (error as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON !== 'function') return {};
+  try {
+    const value: unknown = JSON.parse(JSON.stringify(toJSON.call(error)));
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, JsonValue>) : {};
+  } catch {
+    return {};
   }
 }
 

@@ -2,7 +2,7 @@ import type { EngineLogger, ResolvedEngineOptions } from './engine-options.js';
 import type { JsonValue } from './json.js';
 import { jsonBytes, jsonProblem } from './json.js';
 import { errorJson } from './machine-runtime.js';
-import type { ToolInvoker } from './ports/tool-invoker.js';
+import type { ToolAttempt, ToolInvoker } from './ports/tool-invoker.js';
 import type { TaskRecord, WorkflowStore } from './ports/workflow-store.js';
 
 /** How a tool call ended; `output` and `error` are JSON. */
@@ -109,16 +109,31 @@ export class TaskRunner {
 
   async #execute(task: TaskRecord, signal: AbortSignal): Promise<void> {
     let outcome: TaskOutcome;
+    // The call journal: attempts are written in order as they end, best effort (a lost row
+    // loses an audit line, never a result), and complete before the outcome is reported.
+    let journal: Promise<void> = Promise.resolve();
+    const onAttempt = (attempt: ToolAttempt) => {
+      const record = {
+        workflowId: task.workflowId, taskId: task.taskId, src: task.src, claim: task.attempts, attempt: attempt.attempt, owner: this.options.instanceId,
+        startedAt: attempt.startedAt, endedAt: attempt.endedAt, latencyMs: Math.max(0, attempt.endedAt.getTime() - attempt.startedAt.getTime()),
+        outcome: attempt.ok ? ('ok' as const) : ('error' as const), errorKind: attempt.errorKind ?? null, status: attempt.status ?? null,
+      };
+      journal = journal
+        .then(() => this.store.recordToolCall(record))
+        .catch((error: unknown) => this.logger.warn('could not write a tool call journal row', { workflowId: task.workflowId, taskId: task.taskId, error }));
+    };
     try {
       const output = await this.tools.invoke(task.src, task.input, {
         signal,
         idempotencyKey: `${task.workflowId}:${task.taskId}`,
         attempt: task.attempts,
+        onAttempt,
       });
       outcome = this.#checkOutput(output ?? null);
     } catch (error) {
       outcome = { ok: false, error: errorJson(error) };
     }
+    await journal;
     // Cancelled, lease lost or stopping: whoever holds the task now reports for it.
     if (signal.aborted) return;
     try {

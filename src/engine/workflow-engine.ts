@@ -1,6 +1,6 @@
 import type { EngineLogger, ResolvedEngineOptions, WorkflowEngineOptions } from './engine-options.js';
 import { resolveEngineOptions } from './engine-options.js';
-import { EngineError, MachineDefinitionError, StoreUnavailableError } from './errors.js';
+import { EngineError, MachineDefinitionError, StoreUnavailableError, WorkflowNotFoundError } from './errors.js';
 import { InstanceCache } from './instance-cache.js';
 import type { JsonObject } from './json.js';
 import { KeyedQueue } from './keyed-queue.js';
@@ -8,7 +8,7 @@ import type { WorkflowDefinition } from './machine-kit.js';
 import { MachineRegistry } from './machine-registry.js';
 import type { EventBus } from './ports/event-bus.js';
 import type { ToolInvoker } from './ports/tool-invoker.js';
-import type { TaskRecord, TimerRecord, WorkflowRecord, WorkflowStore } from './ports/workflow-store.js';
+import type { TaskRecord, TimerRecord, ToolCallRecord, WorkflowRecord, WorkflowStore } from './ports/workflow-store.js';
 import { checkKey, checkPositiveInt, clientEvent } from './request-checks.js';
 import { TaskRunner } from './task-runner.js';
 import type { TaskOutcome } from './task-runner.js';
@@ -24,6 +24,7 @@ import { watchWorkflow } from './workflow-watch.js';
 import type { HistoryEntry, MachineInfo, WorkflowView } from './workflow-types.js';
 
 export type { HistoryEntry, MachineInfo, WorkflowStatus, WorkflowView } from './workflow-types.js';
+export type { ToolCallRecord } from './ports/workflow-store.js';
 export type { ListWorkflowsQuery, HistoryQuery } from './workflow-queries.js';
 export type { StartRequest } from './workflow-starter.js';
 
@@ -124,6 +125,18 @@ export class WorkflowEngine {
   }
 
   /**
+   * The call journal of a workflow: every attempt of its tool tasks, oldest first, at most
+   * `limit` (default 1000). `not_found` for an unknown workflow.
+   */
+  listToolCalls(workflowId: string, opts: { limit?: number } = {}): Promise<ToolCallRecord[]> {
+    return this.#guard(async () => {
+      checkKey('workflow_id', workflowId);
+      if (!(await this.#deps.store.loadWorkflow(workflowId))) throw new WorkflowNotFoundError(workflowId);
+      return this.#deps.store.listToolCalls(workflowId, Math.min(Math.max(1, opts.limit ?? 1000), 10_000));
+    });
+  }
+
+  /**
    * Applies a client event. The same `eventId` again returns the view at the version the first
    * delivery produced, with no second transition. `expectedVersion` makes it conditional
    * (`aborted` when the instance is elsewhere).
@@ -216,6 +229,8 @@ export class WorkflowEngine {
 
   /** After commit, never before: announce the transition, start its tasks, schedule its timers, abort cancelled calls. */
   #afterCommit(record: WorkflowRecord, eventType: string, created: TaskRecord[], armed: TimerRecord[], cancelled: { taskId: string; leaseOwner: string | null }[]): void {
+    // Fault-injection point (crash tests): the commit is durable, nothing after it has happened yet.
+    this.#options.afterCommit();
     this.#deps.bus
       .publish({
         workflowId: record.id,

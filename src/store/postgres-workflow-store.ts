@@ -6,6 +6,7 @@ import type {
   NewWorkflow,
   TaskRecord,
   TimerRecord,
+  ToolCallRecord,
   TransitionCommit,
   WorkflowFilter,
   WorkflowRecord,
@@ -164,6 +165,25 @@ export class PostgresWorkflowStore implements WorkflowStore {
       .where('status', '=', 'running')
       .executeTakeFirst();
     return Number(result.numUpdatedRows);
+  }
+
+  async recordToolCall(r: ToolCallRecord): Promise<void> {
+    await this.db
+      .insertInto('tool_calls')
+      .values({
+        workflow_id: r.workflowId, task_id: r.taskId, src: r.src, claim: r.claim, attempt: r.attempt, owner: r.owner,
+        started_at: r.startedAt, ended_at: r.endedAt, latency_ms: r.latencyMs, outcome: r.outcome, error_kind: r.errorKind, status: r.status,
+      })
+      .execute();
+  }
+
+  async listToolCalls(workflowId: string, limit: number): Promise<ToolCallRecord[]> {
+    const rows = await this.db.selectFrom('tool_calls').selectAll().where('workflow_id', '=', workflowId).orderBy('started_at').orderBy('id').limit(limit).execute();
+    return rows.map((r) => ({
+      workflowId: r.workflow_id, taskId: r.task_id, src: r.src, claim: r.claim, attempt: r.attempt, owner: r.owner,
+      startedAt: new Date(r.started_at), endedAt: new Date(r.ended_at), latencyMs: r.latency_ms, outcome: r.outcome as 'ok' | 'error',
+      errorKind: r.error_kind, status: r.status,
+    }));
   }
 
   async liveMachineVersions(): Promise<{ machineId: string; machineVersion: number; machineHash: string }[]> {

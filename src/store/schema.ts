@@ -1,4 +1,4 @@
-import type { ColumnType } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 /**
  * Kysely table types of the orchestrator's store. Migrations in ./migrations create exactly
@@ -14,6 +14,7 @@ export interface StoreSchema {
   workflow_history: WorkflowHistoryTable;
   workflow_timers: WorkflowTimersTable;
   workflow_tasks: WorkflowTasksTable;
+  tool_calls: ToolCallsTable;
 }
 
 /** Read as parsed JSON, written as JSON text. */
@@ -89,4 +90,23 @@ export interface WorkflowTasksTable {
   error: NullableJson;
   created_at: Date;
   updated_at: Date;
+}
+
+/** The call journal (migration 0002): one row per attempt of a tool task, append-only. */
+export interface ToolCallsTable {
+  id: Generated<string>;
+  workflow_id: string;
+  task_id: string;
+  src: string;
+  /** The task's claim number; attempts of a re-run after a crash have a higher one. */
+  claim: number;
+  attempt: number;
+  owner: string;
+  started_at: Date;
+  ended_at: Date;
+  latency_ms: number;
+  /** ok | error */
+  outcome: string;
+  error_kind: string | null;
+  status: number | null;
 }

@@ -9,6 +9,24 @@ export interface ToolCallContext {
   idempotencyKey: string;
   /** 1 for the first claim of the task; higher after a crash or a lost lease. */
   attempt: number;
+  /**
+   * Told about each call of the adapter as it ends (retries included), for the call journal.
+   * Optional; invokers without retries may call it once or never. Must not throw.
+   */
+  onAttempt?: (attempt: ToolAttempt) => void;
+}
+
+/** One call of a tool adapter within one claim of a task. */
+export interface ToolAttempt {
+  /** 1, 2, ... within this claim (retries of the invoker's policy). */
+  attempt: number;
+  startedAt: Date;
+  endedAt: Date;
+  ok: boolean;
+  /** The failure's kind (`timeout`, `http`, `network`, ...) when not ok. */
+  errorKind?: string;
+  /** HTTP status of the failure, when there was one. */
+  status?: number;
 }
 
 /**

@@ -136,6 +136,25 @@ export interface WorkflowFilter {
   after?: { createdAt: Date; id: string };
 }
 
+/** A call-journal row: one attempt of one tool task (see `ToolAttempt`). */
+export interface ToolCallRecord {
+  workflowId: string;
+  taskId: string;
+  src: string;
+  /** The task's claim number (`TaskRecord.attempts`): higher after a crash or a lost lease. */
+  claim: number;
+  /** The attempt within the claim. */
+  attempt: number;
+  /** The engine instance that made the call. */
+  owner: string;
+  startedAt: Date;
+  endedAt: Date;
+  latencyMs: number;
+  outcome: 'ok' | 'error';
+  errorKind: string | null;
+  status: number | null;
+}
+
 /**
  * The engine's durable state. One implementation per database family (Postgres and PGlite
  * share one). Every method throws on a database failure; the engine maps that to
@@ -178,6 +197,10 @@ export interface WorkflowStore {
   renewTaskLeases(owner: string, tasks: { workflowId: string; taskId: string }[], leaseUntil: Date): Promise<Set<string>>;
   /** Puts `owner`'s running tasks back to pending (shutdown), so another replica runs them now. */
   releaseTasks(owner: string): Promise<number>;
+  /** Appends one row to the call journal (outside any transition; rows are never updated). */
+  recordToolCall(record: ToolCallRecord): Promise<void>;
+  /** The journal of a workflow, oldest first (by start), at most `limit` rows. */
+  listToolCalls(workflowId: string, limit: number): Promise<ToolCallRecord[]>;
   /** Distinct (machine id, version, hash) of active instances, for the start-up check. */
   liveMachineVersions(): Promise<{ machineId: string; machineVersion: number; machineHash: string }[]>;
 }
