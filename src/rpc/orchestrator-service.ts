@@ -8,6 +8,7 @@ import {
   GetMachineResponseSchema,
   GetWorkflowResponseSchema,
   ListMachinesResponseSchema,
+  ListToolCallsResponseSchema,
   ListWorkflowsResponseSchema,
   SendEventResponseSchema,
   StartWorkflowResponseSchema,
@@ -15,7 +16,7 @@ import {
   WorkflowStatus,
   type OrchestratorService,
 } from '../../gen/orchestrator/v1/orchestrator_pb.js';
-import { historyEntryMessage, machineMessage, statusFromProto, workflowMessage } from './workflow-messages.js';
+import { historyEntryMessage, machineMessage, statusFromProto, toolCallMessage, workflowMessage } from './workflow-messages.js';
 
 /**
  * orchestrator.v1.OrchestratorService over the engine's public API. Checks
@@ -84,6 +85,11 @@ export function orchestratorService(engine: WorkflowEngine): ServiceImpl<typeof 
         pageToken: req.pageToken || undefined,
       });
       return create(GetHistoryResponseSchema, { entries: page.entries.map(historyEntryMessage), nextPageToken: page.nextPageToken });
+    },
+
+    listToolCalls: async (req) => {
+      const calls = await engine.listToolCalls(required(req.workflowId, 'workflow_id'), { limit: req.pageSize || undefined });
+      return create(ListToolCallsResponseSchema, { calls: calls.map(toolCallMessage) });
     },
 
     async *watchWorkflow(req, ctx) {

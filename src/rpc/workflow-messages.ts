@@ -1,5 +1,6 @@
 import { create, fromJson, type JsonValue } from '@bufbuild/protobuf';
 import { timestampFromDate, ValueSchema, type Value } from '@bufbuild/protobuf/wkt';
+import type { ToolCallRecord } from '../engine/ports/workflow-store.js';
 import type { HistoryEntry as EngineHistoryEntry, MachineInfo, WorkflowStatus as EngineStatus, WorkflowView } from '../engine/workflow-engine.js';
 import {
   HistoryEntrySchema,
@@ -7,10 +8,12 @@ import {
   StateEventsSchema,
   TaskSchema,
   TimerSchema,
+  ToolCallSchema,
   WorkflowSchema,
   WorkflowStatus,
   type HistoryEntry,
   type Machine,
+  type ToolCall,
   type Workflow,
 } from '../../gen/orchestrator/v1/orchestrator_pb.js';
 
@@ -74,5 +77,21 @@ export function historyEntryMessage(e: EngineHistoryEntry): HistoryEntry {
     status: statusToProto[e.status],
     context: e.context,
     time: timestampFromDate(e.at),
+  });
+}
+
+export function toolCallMessage(c: ToolCallRecord): ToolCall {
+  return create(ToolCallSchema, {
+    taskId: c.taskId,
+    src: c.src,
+    claim: c.claim,
+    attempt: c.attempt,
+    owner: c.owner,
+    startTime: timestampFromDate(c.startedAt),
+    endTime: timestampFromDate(c.endedAt),
+    latencyMs: c.latencyMs,
+    outcome: c.outcome,
+    errorKind: c.errorKind ?? '',
+    status: c.status ?? 0,
   });
 }

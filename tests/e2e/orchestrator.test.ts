@@ -84,6 +84,15 @@ describe('orchestrator over the real server', () => {
     const history = (await (await fetch(`${server.baseUrl}/orchestrator.v1.OrchestratorService/GetHistory?connect=v1&encoding=json&message=${query}`)).json()) as { entries: { version: number; eventType: string }[] };
     assert.deepEqual(history.entries.map((e) => e.version), seen);
     assert.equal(history.entries.at(-1)?.eventType, 'approval.granted');
+    // The call journal: one attempt per tool call (the planner, then each planned tool), all ok.
+    const { calls } = await api.grpc.listToolCalls({ workflowId: id });
+    assert.ok(calls.length >= 2, `journal: ${calls.length} calls`);
+    assert.ok(calls.some((c) => c.src === 'llm.plan'));
+    for (const c of calls) {
+      assert.equal(c.outcome, 'ok');
+      assert.equal(c.attempt, 1);
+      assert.ok(c.startTime && c.endTime && c.latencyMs >= 0);
+    }
     // Time travel: the state at version 1.
     const past = await api.connect.getWorkflow({ id, atVersion: 1 });
     assert.equal(past.workflow?.version, 1);
@@ -115,6 +124,8 @@ describe('orchestrator over the real server', () => {
       ['SendEvent', { workflowId: 'x' }, 'invalid_argument'],
       ['CancelWorkflow', { workflowId: 'no-such-workflow', reason: 'test' }, 'not_found'],
       ['GetHistory', { workflowId: 'no-such-workflow' }, 'not_found'],
+      ['ListToolCalls', { workflowId: 'no-such-workflow' }, 'not_found'],
+      ['ListToolCalls', { workflowId: '' }, 'invalid_argument'],
       ['ListWorkflows', { pageToken: 'garbage!' }, 'invalid_argument'],
       ['ListWorkflows', { status: 'WORKFLOW_STATUS_NOPE' }, 'invalid_argument'],
       ['ListWorkflows', { machineID: 'agent-task' }, 'invalid_argument'],
