@@ -77,7 +77,7 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
   setMaxListeners(0, shutdown.signal);
   const routes = (router: ConnectRouter) => {
     router.service(HealthService, healthService(health));
-    router.service(InfoService, infoService({ build, storeKind: database.kind, busKind: bus.kind, protocols }));
+    router.service(InfoService, infoService({ build, storeKind: database.kind, busKind: bus.kind, protocols, tools: () => toolInvoker.states() }));
     router.service(OrchestratorService, orchestratorService(engine));
     grpcHealthRoutes({
       // The standard protocol has no DEGRADED: a degraded service still serves.

@@ -48,6 +48,9 @@ describe('foundation: one port, three protocols', () => {
       assert.deepEqual(info.protocols, ['grpc', 'grpc-web', 'connect']);
       assert.match(info.gitCommit, /^([0-9a-f]{40}|unknown)$/);
       assert.ok(info.startTime && info.uptimeSeconds >= 0);
+      const http = info.tools.find((t) => t.name === 'http.request');
+      assert.equal(http?.breaker, 'closed');
+      assert.ok(http.maxConcurrent > 0);
     });
   }
 

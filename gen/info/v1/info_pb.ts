@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file info/v1/info.proto.
  */
 export const file_info_v1_info: GenFile = /*@__PURE__*/
-  fileDesc("ChJpbmZvL3YxL2luZm8ucHJvdG8SB2luZm8udjEiEAoOR2V0SW5mb1JlcXVlc3QioAIKD0dldEluZm9SZXNwb25zZRIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSEgoKZ2l0X2NvbW1pdBgDIAEoCRIuCgpidWlsZF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg51cHRpbWVfc2Vjb25kcxgGIAEoARIUCgxub2RlX3ZlcnNpb24YByABKAkSEgoKc3RvcmVfa2luZBgIIAEoCRIQCghidXNfa2luZBgJIAEoCRIRCglwcm90b2NvbHMYCiADKAkSEwoLaW5zdGFuY2VfaWQYCyABKAkyUAoLSW5mb1NlcnZpY2USQQoHR2V0SW5mbxIXLmluZm8udjEuR2V0SW5mb1JlcXVlc3QaGC5pbmZvLnYxLkdldEluZm9SZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChJpbmZvL3YxL2luZm8ucHJvdG8SB2luZm8udjEiEAoOR2V0SW5mb1JlcXVlc3QixAIKD0dldEluZm9SZXNwb25zZRIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSEgoKZ2l0X2NvbW1pdBgDIAEoCRIuCgpidWlsZF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg51cHRpbWVfc2Vjb25kcxgGIAEoARIUCgxub2RlX3ZlcnNpb24YByABKAkSEgoKc3RvcmVfa2luZBgIIAEoCRIQCghidXNfa2luZBgJIAEoCRIRCglwcm90b2NvbHMYCiADKAkSEwoLaW5zdGFuY2VfaWQYCyABKAkSIgoFdG9vbHMYDCADKAsyEy5pbmZvLnYxLlRvb2xTdGF0dXMidgoKVG9vbFN0YXR1cxIMCgRuYW1lGAEgASgJEg8KB2JyZWFrZXIYAiABKAkSDgoGYWN0aXZlGAMgASgNEg4KBnF1ZXVlZBgEIAEoDRIWCg5tYXhfY29uY3VycmVudBgFIAEoDRIRCgltYXhfcXVldWUYBiABKA0yUAoLSW5mb1NlcnZpY2USQQoHR2V0SW5mbxIXLmluZm8udjEuR2V0SW5mb1JlcXVlc3QaGC5pbmZvLnYxLkdldEluZm9SZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message info.v1.GetInfoRequest
@@ -107,6 +107,13 @@ export type GetInfoResponse = Message<"info.v1.GetInfoResponse"> & {
    * @generated from field: string instance_id = 11;
    */
   instanceId: string;
+
+  /**
+   * Resilience state of each tool in this process.
+   *
+   * @generated from field: repeated info.v1.ToolStatus tools = 12;
+   */
+  tools: ToolStatus[];
 };
 
 /**
@@ -115,6 +122,54 @@ export type GetInfoResponse = Message<"info.v1.GetInfoResponse"> & {
  */
 export const GetInfoResponseSchema: GenMessage<GetInfoResponse> = /*@__PURE__*/
   messageDesc(file_info_v1_info, 1);
+
+/**
+ * @generated from message info.v1.ToolStatus
+ */
+export type ToolStatus = Message<"info.v1.ToolStatus"> & {
+  /**
+   * Tool name, e.g. "http.request".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Circuit breaker: "closed", "open", "half_open" or "isolated".
+   *
+   * @generated from field: string breaker = 2;
+   */
+  breaker: string;
+
+  /**
+   * Calls running and waiting in the bulkhead, and its limits.
+   *
+   * @generated from field: uint32 active = 3;
+   */
+  active: number;
+
+  /**
+   * @generated from field: uint32 queued = 4;
+   */
+  queued: number;
+
+  /**
+   * @generated from field: uint32 max_concurrent = 5;
+   */
+  maxConcurrent: number;
+
+  /**
+   * @generated from field: uint32 max_queue = 6;
+   */
+  maxQueue: number;
+};
+
+/**
+ * Describes the message info.v1.ToolStatus.
+ * Use `create(ToolStatusSchema)` to create a new message.
+ */
+export const ToolStatusSchema: GenMessage<ToolStatus> = /*@__PURE__*/
+  messageDesc(file_info_v1_info, 2);
 
 /**
  * InfoService describes the running process: what build it is and what it
