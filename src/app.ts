@@ -67,7 +67,7 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
     machines: [...shippedMachines, ...extra.machines],
     tools: toolInvoker,
     logger,
-    options: { taskLeaseMs: config.taskLeaseMs, ...(config.faultKillAfterCommit ? { afterCommit: killAfterCommit(config.faultKillAfterCommit, logger) } : {}) },
+    options: { taskLeaseMs: config.taskLeaseMs, timerLeaseMs: config.timerLeaseMs, ...(config.faultKillAfterCommit ? { afterCommit: killAfterCommit(config.faultKillAfterCommit, logger) } : {}) },
   });
   // Before serving: overdue timers fire and orphaned tasks are claimed again.
   await engine.start();

@@ -31,6 +31,8 @@ export interface Config {
   readonly healthIntervalMs: number;
   /** How long a claimed tool task stays leased without renewal; a dead replica's tasks run again after it, in ms. */
   readonly taskLeaseMs: number;
+  /** How long a claimed due timer is ours before another replica may fire it, in ms. */
+  readonly timerLeaseMs: number;
   /**
    * Modules loaded at start, resolved from the working directory (for tests and extensions).
    * Each may export `machines: WorkflowDefinition[]` and `tools: Record<string, ToolAdapter>`.
@@ -75,6 +77,7 @@ export function loadConfig(env: Env = process.env): Config {
     startupTimeoutMs: integer(env, 'STARTUP_TIMEOUT_MS', 60_000, 0, 60 * 60 * 1000),
     healthIntervalMs: integer(env, 'HEALTH_INTERVAL_MS', 2_000, 50, 10 * 60 * 1000),
     taskLeaseMs: integer(env, 'TASK_LEASE_MS', 30_000, 100, 24 * 60 * 60 * 1000),
+    timerLeaseMs: integer(env, 'TIMER_LEASE_MS', 30_000, 100, 24 * 60 * 60 * 1000),
     extraModules: list(env, 'EXTRA_MODULES', []),
     faultKillAfterCommit: raw(env, 'FAULT_KILL_AFTER_COMMIT') === undefined ? undefined : integer(env, 'FAULT_KILL_AFTER_COMMIT', 0, 1, Number.MAX_SAFE_INTEGER),
     httpToolAllowedHosts: allowedHosts(env, 'HTTP_TOOL_ALLOWED_HOSTS'),
