@@ -54,5 +54,5 @@ generate-clients: generate ## also Go into gen/go and Python into gen/python (De
 	$(BUF) generate --template buf.gen.clients.yaml
 	@echo "Go client in gen/go, Python client in gen/python"
 
-bench: ## benchmarks (print numbers; not part of make test)
-	$(NODE) bench/run.ts
+bench: ## benchmarks (print numbers; not part of make test); pass options as BENCH_ARGS="--only engine --runs 3"
+	$(NODE) bench/run.ts $(BENCH_ARGS)
