@@ -6,6 +6,7 @@ import { jsonBytes, jsonProblem } from './json.js';
 import { validateJsonSchema } from './json-schema.js';
 import { canAccept, errorJson, nextStep, restoreSnapshot, statePaths } from './machine-runtime.js';
 import type { MachineStep } from './machine-runtime.js';
+import { effectRecords } from './effect-records.js';
 import type { CommitEffects, Consume, TaskRecord, TimerRecord, TransitionCommit, WorkflowRecord } from './ports/workflow-store.js';
 import { acceptedEvents, nextTasks, nextTimers } from './workflow-instance.js';
 import type { WorkflowInstance } from './workflow-instance.js';
@@ -82,29 +83,19 @@ function fromStep(instance: WorkflowInstance, request: TransitionRequest, env: B
   const { record } = instance;
   const version = record.version + 1;
   const final = step.status !== 'active';
-  const leaseUntil = env.taskOwner === null ? null : new Date(env.now.getTime() + env.taskLeaseMs);
-  const armedTimers: TimerRecord[] = final
-    ? []
-    : step.effects.timersArmed.map((t) => ({ workflowId: record.id, timerId: t.timerId, armedVersion: version, event: t.event, dueAt: new Date(env.now.getTime() + t.delayMs) }));
-  const createdTasks: TaskRecord[] = final
-    ? []
-    : step.effects.tasksSpawned.map((t) => ({
-        workflowId: record.id,
-        taskId: `${t.actorId}@${version}`,
-        actorId: t.actorId,
-        src: t.src,
-        input: t.input,
-        status: env.taskOwner === null ? 'pending' : 'running',
-        attempts: env.taskOwner === null ? 0 : 1,
-        leaseOwner: env.taskOwner,
-        leaseUntil,
-      }));
+  const { armedTimers, createdTasks, timersArmed, tasksCreated } = effectRecords(step, {
+    workflowId: record.id,
+    version,
+    now: env.now,
+    taskOwner: env.taskOwner,
+    taskLeaseMs: env.taskLeaseMs,
+  });
   const effects: CommitEffects = {
     timersCancelled: step.effects.timersCancelled,
-    timersArmed: armedTimers.map((t) => ({ timerId: t.timerId, event: t.event, dueAt: t.dueAt })),
+    timersArmed,
     tasksCancelled: step.effects.tasksCancelled,
     clearAll: final,
-    tasksCreated: createdTasks.map((t) => ({ taskId: t.taskId, actorId: t.actorId, src: t.src, input: t.input, leaseOwner: t.leaseOwner, leaseUntil: t.leaseUntil })),
+    tasksCreated,
   };
   const state = step.snapshot.value as JsonValue;
   const commit = baseCommit(instance, request, env, { status: step.status, state, snapshot: step.persisted, output: step.output ?? null, error: step.error ?? null, effects });

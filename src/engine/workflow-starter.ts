@@ -6,6 +6,7 @@ import type { JsonObject, JsonValue } from './json.js';
 import { jsonBytes, jsonProblem, stableStringify } from './json.js';
 import { validateJsonSchema } from './json-schema.js';
 import type { MachineRegistry } from './machine-registry.js';
+import { effectRecords } from './effect-records.js';
 import { initialStep, statePaths } from './machine-runtime.js';
 import type { NewWorkflow, TaskRecord, TimerRecord, WorkflowRecord, WorkflowStore } from './ports/workflow-store.js';
 import { checkId, checkJsonObject, checkKey, checkPositiveInt } from './request-checks.js';
@@ -58,24 +59,13 @@ export async function startWorkflow(
   if (bytes > options.limits.maxContextBytes) throw new LimitExceededError('the initial workflow snapshot', bytes, options.limits.maxContextBytes);
 
   const now = options.clock.now();
-  const final = step.status !== 'active';
-  const leaseUntil = deps.taskOwner === null ? null : new Date(now.getTime() + options.taskLeaseMs);
-  const armedTimers: TimerRecord[] = final
-    ? []
-    : step.effects.timersArmed.map((t) => ({ workflowId: id, timerId: t.timerId, armedVersion: 1, event: t.event, dueAt: new Date(now.getTime() + t.delayMs) }));
-  const createdTasks: TaskRecord[] = final
-    ? []
-    : step.effects.tasksSpawned.map((t) => ({
-        workflowId: id,
-        taskId: `${t.actorId}@1`,
-        actorId: t.actorId,
-        src: t.src,
-        input: t.input,
-        status: deps.taskOwner === null ? 'pending' : 'running',
-        attempts: deps.taskOwner === null ? 0 : 1,
-        leaseOwner: deps.taskOwner,
-        leaseUntil,
-      }));
+  const { armedTimers, createdTasks, timersArmed, tasksCreated } = effectRecords(step, {
+    workflowId: id,
+    version: 1,
+    now,
+    taskOwner: deps.taskOwner,
+    taskLeaseMs: options.taskLeaseMs,
+  });
   const state = step.snapshot.value as JsonValue;
   const workflow: NewWorkflow = {
     id,
@@ -94,10 +84,10 @@ export async function startWorkflow(
     at: now,
     effects: {
       timersCancelled: [],
-      timersArmed: armedTimers.map((t) => ({ timerId: t.timerId, event: t.event, dueAt: t.dueAt })),
+      timersArmed,
       tasksCancelled: [],
       clearAll: false,
-      tasksCreated: createdTasks.map((t) => ({ taskId: t.taskId, actorId: t.actorId, src: t.src, input: t.input, leaseOwner: t.leaseOwner, leaseUntil: t.leaseUntil })),
+      tasksCreated,
     },
   };
   const inserted = await deps.store.insertWorkflow(workflow);
