@@ -80,10 +80,9 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
     router.service(InfoService, infoService({ build, storeKind: database.kind, busKind: bus.kind, protocols, tools: () => toolInvoker.states() }));
     router.service(OrchestratorService, orchestratorService(engine));
     grpcHealthRoutes({
-      // The standard protocol has no DEGRADED: a degraded service still serves.
-      status: (service) => ({ DEGRADED: 'SERVING', SERVING: 'SERVING', NOT_SERVING: 'NOT_SERVING', SERVICE_UNKNOWN: 'SERVICE_UNKNOWN' } as const)[health.status(service)],
+      status: (service) => grpcHealthStatus[health.status(service)],
       onChange: (listener) => health.onChange(listener),
-      services: () => ['orchestrator', 'store', 'bus'],
+      services: () => ['orchestrator', ...health.report().components.map((c) => c.name)],
     })(router);
     reflectionRoutes([file_orchestrator_v1_orchestrator, file_health_v1_health, file_info_v1_info, file_grpc_health_v1_health])(router);
   };
@@ -114,6 +113,9 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
     },
   };
 }
+
+/** The standard protocol has no DEGRADED: a degraded service still serves. */
+const grpcHealthStatus = { DEGRADED: 'SERVING', SERVING: 'SERVING', NOT_SERVING: 'NOT_SERVING', SERVICE_UNKNOWN: 'SERVICE_UNKNOWN' } as const;
 
 /**
  * Crash-test fault (FAULT_KILL_AFTER_COMMIT): SIGKILL this process right after its n-th commit,

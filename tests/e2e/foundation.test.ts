@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { createClient, Code, ConnectError, type Transport } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
 import { HealthService, HealthCheckResponse_ServingStatus as Status } from '../../gen/health/v1/health_pb.js';
+import { Health as GrpcHealth, HealthCheckResponse_ServingStatus as GrpcStatus } from '../../gen/grpc/health/v1/health_pb.js';
 import { InfoService } from '../../gen/info/v1/info_pb.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { createTestDatabaseOptions } from '../helpers/test-database.js';
@@ -53,6 +54,17 @@ describe('foundation: one port, three protocols', () => {
       assert.ok(http.maxConcurrent > 0);
     });
   }
+
+  it('serves the standard grpc.health.v1 Health service over every protocol', async () => {
+    for (const [name, transport] of Object.entries(transports(server.baseUrl))) {
+      const client = createClient(GrpcHealth, transport);
+      assert.equal((await client.check({ service: '' })).status, GrpcStatus.SERVING, name);
+      assert.equal((await client.check({ service: 'store' })).status, GrpcStatus.SERVING, name);
+      await assert.rejects(client.check({ service: 'nope' }), (err: unknown) => ConnectError.from(err).code === Code.NotFound, name);
+      const { statuses } = await client.list({});
+      assert.deepEqual(Object.keys(statuses).sort(), ['', 'bus', 'orchestrator', 'store'], name);
+    }
+  });
 
   it('answers Check for one component and SERVICE_UNKNOWN for an unknown one', async () => {
     const client = createClient(HealthService, transports(server.baseUrl)['connect json (http/1.1)']!);
