@@ -7,6 +7,8 @@
 #   PROMETHEUS_LISTEN    address of Prometheus' UI/API (default 127.0.0.1:9090)
 #   PROMETHEUS_DATA      state directory               (default ./data/prometheus)
 #   SCRAPE_INTERVAL      scrape and rule evaluation interval (default 5s)
+#   PROMETHEUS_RULES_DIR when set, rules are loaded from DIR/*.yaml instead of observability/alerts.yaml
+#                        (where `platform/scripts/sync-observability.sh sync-alerts` installs them)
 #
 # The lifecycle API is on: after editing alerts.yaml, `curl -X POST http://$PROMETHEUS_LISTEN/-/reload`.
 set -euo pipefail
@@ -16,6 +18,11 @@ target=${ORCHESTRATOR_TARGET:-127.0.0.1:${PORT:-8002}}
 listen=${PROMETHEUS_LISTEN:-127.0.0.1:9090}
 data=${PROMETHEUS_DATA:-./data/prometheus}
 interval=${SCRAPE_INTERVAL:-5s}
+rules=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/alerts.yaml
+if [[ -n ${PROMETHEUS_RULES_DIR:-} ]]; then
+  mkdir -p "$PROMETHEUS_RULES_DIR"
+  rules="$(cd "$PROMETHEUS_RULES_DIR" && pwd)/*.yaml"
+fi
 
 command -v prometheus > /dev/null || { echo "prometheus is not installed: apt-get install prometheus" >&2; exit 1; }
 [[ $target =~ ^[A-Za-z0-9.-]+:[0-9]+$ ]] || { echo "ORCHESTRATOR_TARGET must be host:port, got '$target'" >&2; exit 1; }
@@ -28,10 +35,10 @@ config="$data/prometheus.yml"
 # path would resolve against the rendered copy's directory).
 sed -e "s|'127.0.0.1:8002'|'$target'|" \
     -e "s|^\(  [a-z_]*_interval:\) 5s$|\1 $interval|" \
-    -e "s|- \.\./alerts\.yaml|- $here/../alerts.yaml|" \
+    -e "s|- \.\./alerts\.yaml|- '$rules'|" \
     "$here/prometheus.yml" > "$config"
 
-echo "prometheus: http://$listen scraping http://$target/metrics every $interval; data in $data" >&2
+echo "prometheus: http://$listen scraping http://$target/metrics every $interval, rules $rules; data in $data" >&2
 exec prometheus \
   --config.file="$config" \
   --storage.tsdb.path="$data/tsdb" \
