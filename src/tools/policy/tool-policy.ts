@@ -40,7 +40,9 @@ export type ToolPolicyEvent =
   | { type: 'give_up'; tool: string; errorKind?: string }
   | { type: 'breaker'; tool: string; state: BreakerState }
   | { type: 'bulkhead_rejected'; tool: string }
-  | { type: 'timeout'; tool: string; scope: 'attempt' | 'total' };
+  | { type: 'timeout'; tool: string; scope: 'attempt' | 'total' }
+  /** Once per `execute`, however it ended (retries and backoff included in `seconds`). */
+  | { type: 'call'; tool: string; ok: boolean; errorKind?: string; seconds: number };
 
 /** One attempt of a call: run the adapter, honouring `signal` (aborted on timeout or cancel). */
 export type AttemptFn<T> = (signal: AbortSignal, attempt: number) => Promise<T>;
@@ -136,8 +138,10 @@ export class ToolPolicy {
         throw error;
       }
     };
+    const started = performance.now();
+    const ended = (ok: boolean, errorKind?: string) => this.onEvent({ type: 'call', tool, ok, ...(errorKind ? { errorKind } : {}), seconds: (performance.now() - started) / 1000 });
     try {
-      return await this.#bulkhead.execute(
+      const value = await this.#bulkhead.execute(
         ({ signal: s1 }) =>
           this.#total.execute(
             (_, s2) => this.#retry.execute(({ signal: s3 }) => this.#breaker.execute(({ signal: s4 }) => attemptOnce(s4), s3), s2),
@@ -145,8 +149,12 @@ export class ToolPolicy {
           ),
         signal,
       );
+      ended(true);
+      return value;
     } catch (raw) {
-      throw this.#final(raw, signal, attempts);
+      const error = this.#final(raw, signal, attempts);
+      ended(false, error.kind);
+      throw error;
     }
   }
 
