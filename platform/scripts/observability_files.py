@@ -2,6 +2,8 @@
 """Reads the observability files for sync-observability.sh (Python 3 + PyYAML, Debian python3-yaml).
 
   observability_files.py check-dashboards DIR   structural checks of DIR/dashboards/*.json
+  observability_files.py check-alerts DIR       every alert of DIR/alerts.yaml has severity and service
+                                                labels and a runbook_url to a section of runbook.md
   observability_files.py queries DIR            every PromQL expression, one JSON object per line:
                                                 {"source", "expr" (as written), "promql" (Grafana
                                                 variables replaced, so Prometheus can parse it)}
@@ -82,6 +84,44 @@ def check_dashboards(directory):
         fail("dashboard check failed:\n  " + "\n  ".join(problems))
 
 
+def load_rules(directory):
+    path = os.path.join(directory, "alerts.yaml")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return yaml.safe_load(f) or {}
+    except (OSError, yaml.YAMLError) as e:
+        fail(f"{path}: {e}")
+
+
+def github_anchor(heading):
+    """The anchor GitHub (and most renderers) give a markdown heading."""
+    return re.sub(r"[^a-z0-9 _-]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def check_alerts(directory):
+    runbook = os.path.join(directory, "runbook.md")
+    text = open(runbook, encoding="utf-8").read() if os.path.exists(runbook) else ""
+    anchors = {github_anchor(h) for h in re.findall(r"^#+ (.+)$", text, re.M)}
+    problems = []
+    for group in load_rules(directory).get("groups", []):
+        for rule in group.get("rules", []):
+            name = rule.get("alert")
+            if not name:
+                continue
+            labels, annotations = rule.get("labels", {}), rule.get("annotations", {})
+            if labels.get("severity") not in ("critical", "warning"):
+                problems.append(f"{name}: severity label must be critical or warning")
+            if labels.get("service") != "orchestrator":
+                problems.append(f"{name}: service label must be orchestrator")
+            url = annotations.get("runbook_url", "")
+            if not url.startswith("observability/runbook.md#") or url.split("#", 1)[1] not in anchors:
+                problems.append(f"{name}: runbook_url {url!r} is not a section of runbook.md")
+            if not annotations.get("summary"):
+                problems.append(f"{name}: no summary annotation")
+    if problems:
+        fail("alert check failed:\n  " + "\n  ".join(problems))
+
+
 def markdown_queries(path, name):
     if not os.path.exists(path):
         return
@@ -99,13 +139,7 @@ def queries(directory):
             for t in panel.get("targets", []):
                 if t.get("expr"):
                     yield f"{name} panel '{panel.get('title')}' {t.get('refId')}", t["expr"]
-    rules_path = os.path.join(directory, "alerts.yaml")
-    try:
-        with open(rules_path, encoding="utf-8") as f:
-            rules = yaml.safe_load(f)
-    except (OSError, yaml.YAMLError) as e:
-        fail(f"{rules_path}: {e}")
-    for group in (rules or {}).get("groups", []):
+    for group in load_rules(directory).get("groups", []):
         for rule in group.get("rules", []):
             yield f"alerts.yaml {rule.get('alert') or rule.get('record')}", str(rule.get("expr", ""))
     for md in ("SLO.md", "runbook.md"):
@@ -124,6 +158,8 @@ def main(argv):
     command, directory = argv[1], argv[2]
     if command == "check-dashboards":
         check_dashboards(directory)
+    elif command == "check-alerts":
+        check_alerts(directory)
     elif command == "queries":
         for source, expr in queries(directory):
             print(json.dumps({"source": source, "expr": expr, "promql": parseable(expr)}))
