@@ -126,7 +126,7 @@ export class TaskRunner {
       const record = {
         workflowId: task.workflowId, taskId: task.taskId, src: task.src, claim: task.attempts, attempt: attempt.attempt, owner: this.options.instanceId,
         startedAt: attempt.startedAt, endedAt: attempt.endedAt, latencyMs: Math.max(0, attempt.endedAt.getTime() - attempt.startedAt.getTime()),
-        outcome: attempt.ok ? ('ok' as const) : ('error' as const), errorKind: attempt.errorKind ?? null, status: attempt.status ?? null,
+        outcome: attempt.ok ? ('ok' as const) : attempt.refused ? ('refused' as const) : ('error' as const), errorKind: attempt.errorKind ?? null, status: attempt.status ?? null,
       };
       journal = journal
         .then(() => this.store.recordToolCall(record))

@@ -119,4 +119,21 @@ describe('a workflow calling http.request through its policy', () => {
     const refusedView = await finished(refused.id);
     assert.equal((refusedView.output as { error: { kind: string } }).error.kind, 'host_not_allowed');
   });
+
+  // Last in this file: it leaves the engine's http.request breaker open.
+  it('journals a call the open breaker refused, with outcome refused and its kind', async () => {
+    server.script('/down', { status: 503 });
+    // Four failing attempts (1 + 3 retries), then one more opens the breaker (threshold 5).
+    const first = await finished((await engine.startWorkflow({ machineId: 'fetch-once', input: { url: server.url('/down') } })).id);
+    assert.equal((first.output as { error: { kind: string } }).error.kind, 'http');
+    const second = await engine.startWorkflow({ machineId: 'fetch-once', input: { url: server.url('/down') } });
+    const view = await finished(second.id);
+    assert.deepEqual((view.output as { error: { kind: string; attempts: number } }).error.kind, 'circuit_open');
+    const journal = await engine.listToolCalls(second.id);
+    assert.deepEqual(journal.map((c) => [c.attempt, c.outcome, c.errorKind, c.status]), [
+      [1, 'error', 'http', 503],
+      [2, 'refused', 'circuit_open', null],
+    ]);
+    assert.equal(journal[1]!.latencyMs, 0);
+  });
 });
