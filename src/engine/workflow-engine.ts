@@ -14,6 +14,8 @@ import { checkKey, checkPositiveInt, clientEvent } from './request-checks.js';
 import { TaskRunner } from './task-runner.js';
 import type { TaskOutcome } from './task-runner.js';
 import { TimerScheduler } from './timer-scheduler.js';
+import { listToolCalls } from './tool-call-queries.js';
+import type { ListToolCallsQuery } from './tool-call-queries.js';
 import { TransitionApplier } from './transition-applier.js';
 import type { ApplyResult } from './transition-applier.js';
 import type { MachineEvent, TransitionRequest } from './transition-builder.js';
@@ -27,6 +29,7 @@ import type { HistoryEntry, MachineInfo, WorkflowView } from './workflow-types.j
 export type { HistoryEntry, MachineInfo, WorkflowStatus, WorkflowView } from './workflow-types.js';
 export type { ToolCallRecord } from './ports/workflow-store.js';
 export type { ListWorkflowsQuery, HistoryQuery } from './workflow-queries.js';
+export type { ListToolCallsQuery } from './tool-call-queries.js';
 export type { StartRequest } from './workflow-starter.js';
 
 /** What the engine is built from; `app.ts` wires the adapters. */
@@ -136,16 +139,9 @@ export class WorkflowEngine {
     return this.#guard(() => this.#queries.getHistory(q));
   }
 
-  /**
-   * The call journal of a workflow: every attempt of its tool tasks, oldest first, at most
-   * `limit` (default 1000). `not_found` for an unknown workflow.
-   */
-  listToolCalls(workflowId: string, opts: { limit?: number } = {}): Promise<ToolCallRecord[]> {
-    return this.#guard(async () => {
-      checkKey('workflow_id', workflowId);
-      if (!(await this.#deps.store.loadWorkflow(workflowId))) throw new WorkflowNotFoundError(workflowId);
-      return this.#deps.store.listToolCalls(workflowId, Math.min(Math.max(1, opts.limit ?? 1000), 10_000));
-    });
+  /** The call journal of a workflow, a page at a time: see tool-call-queries.ts. */
+  listToolCalls(q: ListToolCallsQuery): Promise<{ calls: ToolCallRecord[]; nextPageToken: string }> {
+    return this.#guard(() => listToolCalls(this.#deps.store, q));
   }
 
   /**

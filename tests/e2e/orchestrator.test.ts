@@ -93,6 +93,9 @@ describe('orchestrator over the real server', () => {
       assert.equal(c.attempt, 1);
       assert.ok(c.startTime && c.endTime && c.latencyMs >= 0);
     }
+    const first = await api.connect.listToolCalls({ workflowId: id, pageSize: 1 });
+    const second = await api.connect.listToolCalls({ workflowId: id, pageSize: 1, pageToken: first.nextPageToken });
+    assert.deepEqual([first.calls[0]?.taskId, second.calls[0]?.taskId], [calls[0]!.taskId, calls[1]!.taskId], 'pages continue where the last ended');
     // Time travel: the state at version 1.
     const past = await api.connect.getWorkflow({ id, atVersion: 1 });
     assert.equal(past.workflow?.version, 1);
