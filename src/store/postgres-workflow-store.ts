@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
 import type {
+  ChildRecord,
   CommitOutcome,
   HistoryRecord,
   NewWorkflow,
@@ -12,6 +13,7 @@ import type {
   WorkflowRecord,
   WorkflowStore,
 } from '../engine/ports/workflow-store.js';
+import { listOrphanedChildren, listUnreportedChildren, parkTask } from './child-workflow-sql.js';
 import type { StoreSchema } from './schema.js';
 import { consumeStatement, insertStatement, transitionStatement } from './workflow-commit-sql.js';
 import type { CommitResultRow } from './workflow-commit-sql.js';
@@ -177,13 +179,28 @@ export class PostgresWorkflowStore implements WorkflowStore {
       .execute();
   }
 
-  async listToolCalls(workflowId: string, limit: number): Promise<ToolCallRecord[]> {
-    const rows = await this.db.selectFrom('tool_calls').selectAll().where('workflow_id', '=', workflowId).orderBy('started_at').orderBy('id').limit(limit).execute();
+  async listToolCalls(workflowId: string, limit: number, after?: { startedAt: Date; id: string }): Promise<(ToolCallRecord & { id: string })[]> {
+    let query = this.db.selectFrom('tool_calls').selectAll().where('workflow_id', '=', workflowId);
+    if (after) query = query.where(sql<boolean>`(started_at, id) > (${after.startedAt}::timestamptz, ${after.id}::bigint)`);
+    const rows = await query.orderBy('started_at').orderBy('id').limit(limit).execute();
     return rows.map((r) => ({
+      id: String(r.id),
       workflowId: r.workflow_id, taskId: r.task_id, src: r.src, claim: r.claim, attempt: r.attempt, owner: r.owner,
-      startedAt: new Date(r.started_at), endedAt: new Date(r.ended_at), latencyMs: r.latency_ms, outcome: r.outcome as 'ok' | 'error',
+      startedAt: new Date(r.started_at), endedAt: new Date(r.ended_at), latencyMs: r.latency_ms, outcome: r.outcome as ToolCallRecord['outcome'],
       errorKind: r.error_kind, status: r.status,
     }));
+  }
+
+  parkTask(workflowId: string, taskId: string, owner: string, at: Date): Promise<boolean> {
+    return parkTask(this.db, workflowId, taskId, owner, at);
+  }
+
+  listUnreportedChildren(limit: number): Promise<ChildRecord[]> {
+    return listUnreportedChildren(this.db, limit);
+  }
+
+  listOrphanedChildren(limit: number, parent?: { workflowId: string; taskIds: string[] }): Promise<string[]> {
+    return listOrphanedChildren(this.db, limit, parent);
   }
 
   async liveMachineVersions(): Promise<{ machineId: string; machineVersion: number; machineHash: string }[]> {

@@ -37,10 +37,10 @@ export function transitionStatement(c: TransitionCommit): RawBuilder<CommitResul
 export function insertStatement(w: NewWorkflow): RawBuilder<CommitResultRow> {
   const ins = sql`ins as (
     insert into workflows (id, machine_id, machine_version, machine_hash, status, state, state_paths, snapshot, input,
-      input_hash, start_request_id, output, error, version, created_at, updated_at)
+      input_hash, start_request_id, output, error, version, created_at, updated_at, parent_workflow_id, parent_task_id)
     values (${w.id}, ${w.machineId}, ${w.machineVersion}, ${w.machineHash}, ${w.status}, ${json(w.state)}::jsonb,
       ${w.statePaths}::text[], ${json(w.snapshot)}::jsonb, ${json(w.input)}::jsonb, ${w.inputHash}, ${w.startRequestId},
-      ${jsonOrNull(w.output)}::jsonb, ${jsonOrNull(w.error)}::jsonb, 1, ${w.at}, ${w.at})
+      ${jsonOrNull(w.output)}::jsonb, ${jsonOrNull(w.error)}::jsonb, 1, ${w.at}, ${w.at}, ${w.parent?.workflowId ?? null}, ${w.parent?.taskId ?? null})
     on conflict do nothing
     returning id, version, state, status, snapshot)`;
   const [ctes, cancelled] = effectCtes('ins', w.effects, w.at);
@@ -59,7 +59,8 @@ export interface ConsumeRow {
 
 /**
  * Locks the workflow row at `expectedVersion` (same lock order as every writer), then marks the
- * task done/failed (if still running under `owner`) or deletes the timer row (if still armed
+ * task done/failed (if still running under `owner`, or waiting for its child when `owner` is
+ * null) or deletes the timer row (if still armed
  * with that version). Run in the transaction of the transition, before it.
  */
 export function consumeStatement(c: TransitionCommit): RawBuilder<ConsumeRow> {
@@ -71,8 +72,8 @@ export function consumeStatement(c: TransitionCommit): RawBuilder<ConsumeRow> {
           and armed_version = ${consume.armedVersion} returning 1`
       : sql`update workflow_tasks set status = ${consume.status}, result = ${jsonOrNull(consume.result)}::jsonb,
           error = ${jsonOrNull(consume.error)}::jsonb, lease_until = null, updated_at = ${c.at}
-          where workflow_id = (select id from w) and task_id = ${consume.taskId} and status = 'running'
-          and lease_owner = ${consume.owner} returning 1`;
+          where workflow_id = (select id from w) and task_id = ${consume.taskId}
+          and ${consume.owner === null ? sql`status = 'waiting'` : sql`status = 'running' and lease_owner = ${consume.owner}`} returning 1`;
   return sql<ConsumeRow>`with ${lock}, consumed as (${body})
     select (select count(*) from w) as locked, (select count(*) from consumed) as consumed`;
 }
@@ -102,7 +103,7 @@ function effectCtes(source: string, e: CommitEffects, at: Date): [RawBuilder<unk
   if (e.clearAll || e.tasksCancelled.length) {
     const which = e.clearAll ? sql`` : sql`and actor_id = any(${e.tasksCancelled}::text[])`;
     ctes.push(sql`cancel_tasks as (update workflow_tasks set status = 'cancelled', updated_at = ${at}
-      where workflow_id = ${owner} and status in ('pending', 'running') ${which}
+      where workflow_id = ${owner} and status in ('pending', 'running', 'waiting') ${which}
       returning task_id, lease_owner)`);
     cancelled = sql`(select coalesce(json_agg(json_build_object('taskId', task_id, 'leaseOwner', lease_owner)), '[]'::json) from cancel_tasks)`;
   }
