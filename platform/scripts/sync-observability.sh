@@ -26,6 +26,9 @@
 #                                 version message and the installed rules file's header
 #   GRAFANA_FOLDER_UID            optional: the Grafana folder of the dashboards
 #   OBSERVABILITY_DIR             optional: the files to sync (default: the repository's observability/)
+#   PYTHON                        optional: a python3 with PyYAML (default: python3, then /usr/bin/python3)
+#
+# Needs curl, jq, promtool (Debian: prometheus) and python3 with PyYAML (Debian: python3-yaml).
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -58,6 +61,18 @@ require_environment() {
 
 require_tool() { command -v "$1" > /dev/null || die "$1 is not installed ($2)"; }
 
+# A Python 3 with PyYAML for observability_files.py: $PYTHON, python3 on PATH, or Debian's.
+python=
+require_python() {
+  [[ -n $python ]] && return
+  local candidate
+  for candidate in ${PYTHON:-} python3 /usr/bin/python3; do
+    if "$candidate" -c 'import yaml' 2> /dev/null; then python=$candidate; return; fi
+  done
+  die "no python3 with PyYAML found (apt-get install python3-yaml)"
+}
+files() { require_python; "$python" "$files_py" "$@"; }
+
 # http METHOD URL [BODY_FILE] [auth]: sets $status and leaves the response body in $tmp/body.
 # The Authorization header comes from a file (curl -H @file), so the key is in no command line.
 http() {
@@ -75,15 +90,14 @@ grafana_auth() {
 # --- validate --------------------------------------------------------------------------------
 
 validate() {
-  require_tool python3 "apt-get install python3-yaml"
   require_tool promtool "apt-get install prometheus"
   say "== validate $obs_dir"
-  python3 "$files_py" check-dashboards "$obs_dir"
+  files check-dashboards "$obs_dir"
   say "dashboards: ok"
   promtool check rules "$obs_dir/alerts.yaml" > "$tmp/out" 2>&1 || { cat "$tmp/out" >&2; die "alerts.yaml: promtool check rules failed"; }
-  python3 "$files_py" check-alerts "$obs_dir"
+  files check-alerts "$obs_dir"
   say "alerts.yaml: $(grep -o 'SUCCESS.*' "$tmp/out"), each alert with its runbook section"
-  python3 "$files_py" rules "$obs_dir" "$tmp/queries.yaml" > "$tmp/sources"
+  files rules "$obs_dir" "$tmp/queries.yaml" > "$tmp/sources"
   if ! promtool check rules "$tmp/queries.yaml" > "$tmp/out" 2>&1; then
     cat "$tmp/out" >&2
     echo "queries, by the record name in the errors above:" >&2
@@ -105,7 +119,7 @@ sync_dashboards() {
   require GRAFANA_URL GRAFANA_API_KEY
   require_environment
   require_tool jq "apt-get install jq"
-  python3 "$files_py" check-dashboards "$obs_dir"
+  files check-dashboards "$obs_dir"
   grafana_auth
   local grafana=${GRAFANA_URL%/} file uid title
   say "== dashboards -> $grafana ($ENVIRONMENT)"
@@ -234,7 +248,7 @@ case ${1:-} in
   sync-dashboards) sync_dashboards ;;
   sync-alerts) sync_alerts ;;
   validate) validate ;;
-  list-queries) require_tool python3 "apt-get install python3-yaml"; python3 "$files_py" queries "$obs_dir" ;;
+  list-queries) files queries "$obs_dir" ;;
   '') usage >&2; exit 2 ;;
   *) die "unknown command '$1' (see --help)" ;;
 esac

@@ -6,10 +6,14 @@ export const root = fileURLToPath(new URL('../../..', import.meta.url));
 export const observabilityDir = `${root}observability`;
 export const syncScript = `${root}platform/scripts/sync-observability.sh`;
 
-/** Why tests that need promtool/prometheus are skipped, or false (CI installs Debian's `prometheus`). */
-export const noPrometheus: string | false = ['promtool', 'prometheus'].every((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0)
-  ? false
-  : 'promtool/prometheus not installed (apt-get install prometheus; .ci/run installs it)';
+/**
+ * Why tests that need Prometheus' tools are skipped, or false. CI installs them (Debian's
+ * `prometheus` package has promtool; the sync script reads YAML with python3-yaml).
+ */
+export const noPrometheus: string | false =
+  ['command -v promtool', 'command -v prometheus', 'python3 -c "import yaml" || /usr/bin/python3 -c "import yaml"'].every((check) => spawnSync('sh', ['-c', check]).status === 0)
+    ? false
+    : 'promtool, prometheus or python3-yaml not installed (apt-get install prometheus python3-yaml; .ci/run installs them)';
 
 export interface Run {
   code: number | null;
