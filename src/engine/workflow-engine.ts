@@ -20,6 +20,8 @@ import { WorkflowQueries } from './workflow-queries.js';
 import type { HistoryQuery, ListWorkflowsQuery } from './workflow-queries.js';
 import { startWorkflow } from './workflow-starter.js';
 import type { StartRequest } from './workflow-starter.js';
+import { transitionMessage, type CommittedStep } from './transition-message.js';
+import { earliestDue, WorkAnnouncer } from './work-announcer.js';
 import { watchWorkflow } from './workflow-watch.js';
 import type { HistoryEntry, MachineInfo, WorkflowView } from './workflow-types.js';
 
@@ -74,6 +76,7 @@ export class WorkflowEngine {
   readonly #queries: WorkflowQueries;
   readonly #runner: TaskRunner;
   readonly #timers: TimerScheduler;
+  readonly #work: WorkAnnouncer;
   #started = false;
 
   constructor(deps: WorkflowEngineDeps) {
@@ -90,6 +93,7 @@ export class WorkflowEngine {
     this.#queries = new WorkflowQueries(deps.store, this.#registry);
     this.#runner = new TaskRunner(deps.store, deps.tools, this.#options, deps.logger, (task, outcome) => this.#reportTask(task, outcome));
     this.#timers = new TimerScheduler(deps.store, this.#options, deps.logger, (timer) => this.#fireTimer(timer));
+    this.#work = new WorkAnnouncer(deps.bus, this.instanceId, deps.logger);
   }
 
   listMachines(): MachineInfo[] {
@@ -107,7 +111,10 @@ export class WorkflowEngine {
         { store: this.#deps.store, registry: this.#registry, cache: this.#cache, options: this.#options, taskOwner: this.#taskOwner() },
         req,
       );
-      if (result.kind === 'created') this.#afterCommit(result.record, 'xstate.init', result.createdTasks, result.armedTimers, []);
+      if (result.kind === 'created') {
+        const step = { event: { type: 'xstate.init', input: result.record.input }, eventId: null, fromState: null, previousAt: undefined };
+        this.#afterCommit(result.record, step, result.createdTasks, result.armedTimers, []);
+      }
       return this.#queries.view(result.record);
     });
   }
@@ -197,6 +204,7 @@ export class WorkflowEngine {
     this.#started = true;
     this.#runner.start();
     this.#timers.start();
+    await this.#work.start({ tasks: () => this.#runner.poll(), timer: (dueAt) => this.#timers.notify(dueAt) });
     this.#deps.logger.info('workflow engine started', { instanceId: this.instanceId, machines: this.#registry.list().length, liveMachineVersions: live.length });
   }
 
@@ -204,6 +212,7 @@ export class WorkflowEngine {
   async stop(): Promise<void> {
     if (!this.#started) return;
     this.#started = false;
+    await this.#work.stop();
     await this.#timers.stop();
     await this.#runner.stop();
     await this.#queue.idle();
@@ -214,7 +223,8 @@ export class WorkflowEngine {
     const result = await this.#applier.apply(request);
     if (result.kind === 'applied') {
       const { built, cancelledTasks } = result;
-      this.#afterCommit(built.next, request.event.type, built.createdTasks, built.armedTimers, cancelledTasks);
+      const step = { event: request.event, eventId: built.commit.eventId, fromState: built.commit.fromState, previousAt: built.previousAt };
+      this.#afterCommit(built.next, step, built.createdTasks, built.armedTimers, cancelledTasks);
     }
     return result;
   }
@@ -227,26 +237,22 @@ export class WorkflowEngine {
     return this.#queries.view(record as WorkflowRecord);
   }
 
-  /** After commit, never before: announce the transition, start its tasks, schedule its timers, abort cancelled calls. */
-  #afterCommit(record: WorkflowRecord, eventType: string, created: TaskRecord[], armed: TimerRecord[], cancelled: { taskId: string; leaseOwner: string | null }[]): void {
+  /**
+   * After commit, never before: announce the transition (with its history entry, so watchers
+   * need no read), start its tasks, schedule its timers, abort cancelled calls, and wake other
+   * replicas for work they may claim.
+   */
+  #afterCommit(record: WorkflowRecord, step: CommittedStep, created: TaskRecord[], armed: TimerRecord[], cancelled: { taskId: string; leaseOwner: string | null }[]): void {
     // Fault-injection point (crash tests): the commit is durable, nothing after it has happened yet.
     this.#options.afterCommit();
     this.#deps.bus
-      .publish({
-        workflowId: record.id,
-        version: record.version,
-        machineId: record.machineId,
-        machineVersion: record.machineVersion,
-        status: record.status,
-        state: record.state,
-        eventType,
-        at: record.updatedAt.toISOString(),
-      })
+      .publish(transitionMessage(record, step))
       .catch((error: unknown) => this.#deps.logger.warn('publishing a transition failed', { workflowId: record.id, version: record.version, error }));
     for (const task of cancelled) if (task.leaseOwner === this.instanceId) this.#runner.abort(record.id, task.taskId);
     for (const task of created) if (task.leaseOwner === this.instanceId) this.#runner.run(task);
-    const earliest = armed.reduce<Date | undefined>((min, t) => (!min || t.dueAt < min ? t.dueAt : min), undefined);
+    const earliest = earliestDue(armed);
     if (earliest) this.#timers.notify(earliest);
+    this.#work.announce(created, armed);
   }
 
   async #reportTask(task: TaskRecord, outcome: TaskOutcome): Promise<void> {
