@@ -1,6 +1,7 @@
 import type { EngineLogger, ResolvedEngineOptions, WorkflowEngineOptions } from './engine-options.js';
 import { resolveEngineOptions } from './engine-options.js';
-import { EngineError, MachineDefinitionError, StoreUnavailableError, WorkflowNotFoundError } from './errors.js';
+import { EngineError, InvalidInputError, MachineDefinitionError, WorkflowNotFoundError } from './errors.js';
+import { guardStream, storeFailure } from './store-failures.js';
 import { InstanceCache } from './instance-cache.js';
 import type { JsonObject } from './json.js';
 import { KeyedQueue } from './keyed-queue.js';
@@ -23,6 +24,8 @@ import type { StartRequest } from './workflow-starter.js';
 import { transitionMessage, type CommittedStep } from './transition-message.js';
 import { earliestDue, WorkAnnouncer } from './work-announcer.js';
 import { watchWorkflow } from './workflow-watch.js';
+import { decodeWatchCursor, encodeWatchCursor, watchWorkflows, type FleetWatchItem } from './fleet-watch.js';
+import type { WorkflowStatus } from './workflow-types.js';
 import type { HistoryEntry, MachineInfo, WorkflowView } from './workflow-types.js';
 
 export type { HistoryEntry, MachineInfo, WorkflowStatus, WorkflowView } from './workflow-types.js';
@@ -178,7 +181,25 @@ export class WorkflowEngine {
 
   /** See workflow-watch.ts: replay from `fromVersion`, then live; ends after a final status. */
   watch(workflowId: string, fromVersion: number, signal: AbortSignal): AsyncIterable<HistoryEntry> {
-    return watchWorkflow({ store: this.#deps.store, bus: this.#deps.bus, pollIntervalMs: this.#options.watchPollIntervalMs }, workflowId, fromVersion, signal);
+    return guardStream(watchWorkflow({ store: this.#deps.store, bus: this.#deps.bus, pollIntervalMs: this.#options.watchPollIntervalMs }, workflowId, fromVersion, signal));
+  }
+
+  /**
+   * See fleet-watch.ts: live transitions of every matching workflow, each workflow's versions
+   * once and in order, from `since` or a `cursor` (a previous item's) or from now. Never ends by
+   * itself; a database failure ends it with `unavailable` (resume with the last cursor).
+   */
+  watchWorkflows(
+    req: { machineId?: string; statuses?: WorkflowStatus[]; since?: Date; cursor?: string },
+    signal: AbortSignal,
+  ): AsyncIterable<FleetWatchItem & { cursor: string }> {
+    if (req.machineId !== undefined) checkKey('machine_id', req.machineId);
+    if (req.since !== undefined && req.cursor !== undefined) throw new InvalidInputError('give since or cursor, not both', [{ field: 'cursor', description: 'conflicts with since' }]);
+    const since = req.cursor !== undefined ? decodeWatchCursor(req.cursor) : req.since;
+    if (since !== undefined && Number.isNaN(since.getTime())) throw new InvalidInputError('since is not a valid time', [{ field: 'since', description: 'invalid' }]);
+    const deps = { store: this.#deps.store, bus: this.#deps.bus, clock: this.#options.clock, pollIntervalMs: this.#options.watchPollIntervalMs, marginMs: this.#options.fleetWatchMarginMs };
+    const query = { ...(req.machineId !== undefined ? { machineId: req.machineId } : {}), ...(req.statuses ? { statuses: req.statuses } : {}), ...(since ? { since } : {}) };
+    return guardStream(withCursors(watchWorkflows(deps, query, signal)));
   }
 
   /**
@@ -289,24 +310,16 @@ export class WorkflowEngine {
     return this.#runner.started && this.#runner.hasCapacity ? this.instanceId : null;
   }
 
-  /** Engine errors pass; anything else from the store is a database failure. */
+  /** Engine errors pass; a database failure becomes `unavailable`. */
   async #guard<T>(work: () => Promise<T>): Promise<T> {
     try {
       return await work();
     } catch (error) {
-      if (error instanceof EngineError) throw error;
-      if (isDatabaseError(error)) throw new StoreUnavailableError(`the database failed: ${(error as Error).message}`, { cause: error });
-      throw error;
+      throw storeFailure(error);
     }
   }
 }
 
-/**
- * Whether the database is unreachable or refusing work (connection errors, Postgres classes 08
- * connection, 53 resources, 57 operator intervention, 58 system), as opposed to a bug.
- */
-function isDatabaseError(error: unknown): boolean {
-  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
-  if (typeof code === 'string' && (/^(08|53|57|58)/.test(code) || /^E[A-Z]+$/.test(code) || code === 'store_unavailable')) return true;
-  return typeof message === 'string' && /connection terminated|timeout exceeded when trying to connect|database is closed|Connection terminated/i.test(message);
+async function* withCursors(items: AsyncIterable<FleetWatchItem>): AsyncGenerator<FleetWatchItem & { cursor: string }> {
+  for await (const item of items) yield { ...item, cursor: encodeWatchCursor(item.watermark) };
 }
