@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
 import type {
+  ChangedWorkflow,
   ChildRecord,
   CommitOutcome,
   HistoryRecord,
@@ -107,6 +108,22 @@ export class PostgresWorkflowStore implements WorkflowStore {
       .limit(limit)
       .execute();
     return rows.map((r) => toHistoryRecord(r as HistoryRow));
+  }
+
+  async listChangedSince(query: { since: Date; machineId?: string; workflowId?: string; afterId?: string; limit: number }): Promise<ChangedWorkflow[]> {
+    const where = [sql`h.at >= ${query.since}`];
+    if (query.machineId !== undefined) where.push(sql`w.machine_id = ${query.machineId}`);
+    if (query.workflowId !== undefined) where.push(sql`h.workflow_id = ${query.workflowId}`);
+    if (query.afterId !== undefined) where.push(sql`h.workflow_id > ${query.afterId}`);
+    const { rows } = await sql<{ workflow_id: string; machine_id: string; machine_version: number; first_version: number; last_version: number }>`
+      select h.workflow_id, w.machine_id, w.machine_version, min(h.version) as first_version, max(h.version) as last_version
+      from workflow_history h join workflows w on w.id = h.workflow_id
+      where ${sql.join(where, sql` and `)}
+      group by h.workflow_id, w.machine_id, w.machine_version order by h.workflow_id limit ${query.limit}`.execute(this.db);
+    return rows.map((r) => ({
+      workflowId: r.workflow_id, machineId: r.machine_id, machineVersion: Number(r.machine_version),
+      firstVersion: Number(r.first_version), lastVersion: Number(r.last_version),
+    }));
   }
 
   async listWorkflows(filter: WorkflowFilter, limit: number): Promise<WorkflowRecord[]> {
