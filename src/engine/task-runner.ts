@@ -37,6 +37,7 @@ export class TaskRunner {
   #renewTimer: NodeJS.Timeout | undefined;
   #started = false;
   #polling: Promise<void> | undefined;
+  #again = false;
 
   constructor(
     private readonly store: WorkflowStore,
@@ -78,10 +79,23 @@ export class TaskRunner {
     }
   }
 
-  /** Claims what is claimable now, up to free capacity. Overlapping calls share one poll. */
+  /**
+   * Claims what is claimable now, up to free capacity. A call while a poll runs makes one more
+   * poll after it (the running one may have read before the new work was committed).
+   */
   poll(): void {
-    if (!this.#started || this.#polling) return;
-    this.#polling = this.#poll().finally(() => (this.#polling = undefined));
+    if (!this.#started) return;
+    if (this.#polling) {
+      this.#again = true;
+      return;
+    }
+    this.#polling = this.#poll().finally(() => {
+      this.#polling = undefined;
+      if (this.#again && this.#started) {
+        this.#again = false;
+        this.poll();
+      }
+    });
   }
 
   async #poll(): Promise<void> {

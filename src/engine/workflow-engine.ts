@@ -1,7 +1,8 @@
 import { ChildWorkflows, WORKFLOW_START } from './child-workflows.js';
 import type { EngineLogger, ResolvedEngineOptions, WorkflowEngineOptions } from './engine-options.js';
 import { resolveEngineOptions } from './engine-options.js';
-import { EngineError, MachineDefinitionError, StoreUnavailableError, WorkflowNotFoundError } from './errors.js';
+import { EngineError, InvalidInputError, MachineDefinitionError, WorkflowNotFoundError } from './errors.js';
+import { guardStream, storeFailure } from './store-failures.js';
 import { InstanceCache } from './instance-cache.js';
 import type { JsonObject } from './json.js';
 import { KeyedQueue } from './keyed-queue.js';
@@ -23,7 +24,11 @@ import { WorkflowQueries } from './workflow-queries.js';
 import type { HistoryQuery, ListWorkflowsQuery } from './workflow-queries.js';
 import { startWorkflow } from './workflow-starter.js';
 import type { StartRequest } from './workflow-starter.js';
+import { transitionMessage, type CommittedStep } from './transition-message.js';
+import { earliestDue, WorkAnnouncer } from './work-announcer.js';
 import { watchWorkflow } from './workflow-watch.js';
+import { decodeWatchCursor, encodeWatchCursor, watchWorkflows, type FleetWatchItem } from './fleet-watch.js';
+import type { WorkflowStatus } from './workflow-types.js';
 import type { HistoryEntry, MachineInfo, WorkflowView } from './workflow-types.js';
 
 export type { HistoryEntry, MachineInfo, WorkflowStatus, WorkflowView } from './workflow-types.js';
@@ -79,6 +84,7 @@ export class WorkflowEngine {
   readonly #runner: TaskRunner;
   readonly #timers: TimerScheduler;
   readonly #children: ChildWorkflows;
+  readonly #work: WorkAnnouncer;
   #started = false;
 
   constructor(deps: WorkflowEngineDeps) {
@@ -103,6 +109,7 @@ export class WorkflowEngine {
     this.#queries = new WorkflowQueries(deps.store, this.#registry);
     this.#runner = new TaskRunner(deps.store, deps.tools, this.#options, deps.logger, (task, outcome) => this.#reportTask(task, outcome, this.instanceId), new Map([[WORKFLOW_START, (task) => this.#children.run(task)]]));
     this.#timers = new TimerScheduler(deps.store, this.#options, deps.logger, (timer) => this.#fireTimer(timer));
+    this.#work = new WorkAnnouncer(deps.bus, this.instanceId, deps.logger);
   }
 
   listMachines(): MachineInfo[] {
@@ -123,7 +130,10 @@ export class WorkflowEngine {
       { store: this.#deps.store, registry: this.#registry, cache: this.#cache, options: this.#options, taskOwner: this.#taskOwner() },
       req,
     );
-    if (result.kind === 'created') this.#afterCommit(result.record, 'xstate.init', result.createdTasks, result.armedTimers, []);
+    if (result.kind === 'created') {
+      const step = { event: { type: 'xstate.init', input: result.record.input }, eventId: null, fromState: null, previousAt: undefined };
+      this.#afterCommit(result.record, step, result.createdTasks, result.armedTimers, []);
+    }
     return result.record;
   }
 
@@ -179,7 +189,25 @@ export class WorkflowEngine {
 
   /** See workflow-watch.ts: replay from `fromVersion`, then live; ends after a final status. */
   watch(workflowId: string, fromVersion: number, signal: AbortSignal): AsyncIterable<HistoryEntry> {
-    return watchWorkflow({ store: this.#deps.store, bus: this.#deps.bus, pollIntervalMs: this.#options.watchPollIntervalMs }, workflowId, fromVersion, signal);
+    return guardStream(watchWorkflow({ store: this.#deps.store, bus: this.#deps.bus, pollIntervalMs: this.#options.watchPollIntervalMs }, workflowId, fromVersion, signal));
+  }
+
+  /**
+   * See fleet-watch.ts: live transitions of every matching workflow, each workflow's versions
+   * once and in order, from `since` or a `cursor` (a previous item's) or from now. Never ends by
+   * itself; a database failure ends it with `unavailable` (resume with the last cursor).
+   */
+  watchWorkflows(
+    req: { machineId?: string; statuses?: WorkflowStatus[]; since?: Date; cursor?: string },
+    signal: AbortSignal,
+  ): AsyncIterable<FleetWatchItem & { cursor: string }> {
+    if (req.machineId !== undefined) checkKey('machine_id', req.machineId);
+    if (req.since !== undefined && req.cursor !== undefined) throw new InvalidInputError('give since or cursor, not both', [{ field: 'cursor', description: 'conflicts with since' }]);
+    const since = req.cursor !== undefined ? decodeWatchCursor(req.cursor) : req.since;
+    if (since !== undefined && Number.isNaN(since.getTime())) throw new InvalidInputError('since is not a valid time', [{ field: 'since', description: 'invalid' }]);
+    const deps = { store: this.#deps.store, bus: this.#deps.bus, clock: this.#options.clock, pollIntervalMs: this.#options.watchPollIntervalMs, marginMs: this.#options.fleetWatchMarginMs };
+    const query = { ...(req.machineId !== undefined ? { machineId: req.machineId } : {}), ...(req.statuses ? { statuses: req.statuses } : {}), ...(since ? { since } : {}) };
+    return guardStream(withCursors(watchWorkflows(deps, query, signal)));
   }
 
   /**
@@ -206,6 +234,7 @@ export class WorkflowEngine {
     this.#runner.start();
     this.#timers.start();
     this.#children.start();
+    await this.#work.start({ tasks: () => this.#runner.poll(), timer: (dueAt) => this.#timers.notify(dueAt) });
     this.#deps.logger.info('workflow engine started', { instanceId: this.instanceId, machines: this.#registry.list().length, liveMachineVersions: live.length });
   }
 
@@ -213,6 +242,7 @@ export class WorkflowEngine {
   async stop(): Promise<void> {
     if (!this.#started) return;
     this.#started = false;
+    await this.#work.stop();
     await this.#children.stop();
     await this.#timers.stop();
     await this.#runner.stop();
@@ -224,7 +254,8 @@ export class WorkflowEngine {
     const result = await this.#applier.apply(request);
     if (result.kind === 'applied') {
       const { built, cancelledTasks } = result;
-      this.#afterCommit(built.next, request.event.type, built.createdTasks, built.armedTimers, cancelledTasks);
+      const step = { event: request.event, eventId: built.commit.eventId, fromState: built.commit.fromState, previousAt: built.previousAt };
+      this.#afterCommit(built.next, step, built.createdTasks, built.armedTimers, cancelledTasks);
     }
     return result;
   }
@@ -237,27 +268,23 @@ export class WorkflowEngine {
     return this.#queries.view(record as WorkflowRecord);
   }
 
-  /** After commit, never before: announce the transition, start its tasks, schedule its timers, abort cancelled calls. */
-  #afterCommit(record: WorkflowRecord, eventType: string, created: TaskRecord[], armed: TimerRecord[], cancelled: { taskId: string; leaseOwner: string | null }[]): void {
+  /**
+   * After commit, never before: announce the transition (with its history entry, so watchers
+   * need no read), start its tasks, schedule its timers, abort cancelled calls, and wake other
+   * replicas for work they may claim.
+   */
+  #afterCommit(record: WorkflowRecord, step: CommittedStep, created: TaskRecord[], armed: TimerRecord[], cancelled: { taskId: string; leaseOwner: string | null }[]): void {
     // Fault-injection point (crash tests): the commit is durable, nothing after it has happened yet.
     this.#options.afterCommit();
     this.#deps.bus
-      .publish({
-        workflowId: record.id,
-        version: record.version,
-        machineId: record.machineId,
-        machineVersion: record.machineVersion,
-        status: record.status,
-        state: record.state,
-        eventType,
-        at: record.updatedAt.toISOString(),
-      })
+      .publish(transitionMessage(record, step))
       .catch((error: unknown) => this.#deps.logger.warn('publishing a transition failed', { workflowId: record.id, version: record.version, error }));
     for (const task of cancelled) if (task.leaseOwner === this.instanceId) this.#runner.abort(record.id, task.taskId);
     for (const task of created) if (task.leaseOwner === this.instanceId) this.#runner.run(task);
     this.#children.afterCommit(record, cancelled.map((t) => t.taskId));
-    const earliest = armed.reduce<Date | undefined>((min, t) => (!min || t.dueAt < min ? t.dueAt : min), undefined);
+    const earliest = earliestDue(armed);
     if (earliest) this.#timers.notify(earliest);
+    this.#work.announce(created, armed);
   }
 
   /** A task's result as its machine event; `owner` null for a task waiting on a child workflow (no lease). */
@@ -295,24 +322,16 @@ export class WorkflowEngine {
     return this.#runner.started && this.#runner.hasCapacity ? this.instanceId : null;
   }
 
-  /** Engine errors pass; anything else from the store is a database failure. */
+  /** Engine errors pass; a database failure becomes `unavailable`. */
   async #guard<T>(work: () => Promise<T>): Promise<T> {
     try {
       return await work();
     } catch (error) {
-      if (error instanceof EngineError) throw error;
-      if (isDatabaseError(error)) throw new StoreUnavailableError(`the database failed: ${(error as Error).message}`, { cause: error });
-      throw error;
+      throw storeFailure(error);
     }
   }
 }
 
-/**
- * Whether the database is unreachable or refusing work (connection errors, Postgres classes 08
- * connection, 53 resources, 57 operator intervention, 58 system), as opposed to a bug.
- */
-function isDatabaseError(error: unknown): boolean {
-  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
-  if (typeof code === 'string' && (/^(08|53|57|58)/.test(code) || /^E[A-Z]+$/.test(code) || code === 'store_unavailable')) return true;
-  return typeof message === 'string' && /connection terminated|timeout exceeded when trying to connect|database is closed|Connection terminated/i.test(message);
+async function* withCursors(items: AsyncIterable<FleetWatchItem>): AsyncGenerator<FleetWatchItem & { cursor: string }> {
+  for await (const item of items) yield { ...item, cursor: encodeWatchCursor(item.watermark) };
 }

@@ -177,6 +177,16 @@ export interface ToolCallRecord {
   status: number | null;
 }
 
+/** A workflow with history rows committed at or after some time (see `listChangedSince`). */
+export interface ChangedWorkflow {
+  workflowId: string;
+  machineId: string;
+  machineVersion: number;
+  /** The lowest and highest version committed at or after the time asked for. */
+  firstVersion: number;
+  lastVersion: number;
+}
+
 /**
  * The engine's durable state. One implementation per database family (Postgres and PGlite
  * share one). Every method throws on a database failure; the engine maps that to
@@ -201,6 +211,12 @@ export interface WorkflowStore {
   getHistoryAt(workflowId: string, version: number): Promise<HistoryRecord | undefined>;
   /** Versions >= fromVersion, ascending, at most `limit`. */
   listHistory(workflowId: string, fromVersion: number, limit: number): Promise<HistoryRecord[]>;
+  /**
+   * Workflows with history rows whose time is >= `since` (optionally of one machine, or one
+   * workflow), by workflow id after `afterId`, at most `limit`. WatchWorkflows replays and
+   * polls with it.
+   */
+  listChangedSince(query: { since: Date; machineId?: string; workflowId?: string; afterId?: string; limit: number }): Promise<ChangedWorkflow[]>;
   /** Newest first by (created_at, id), at most `limit`. */
   listWorkflows(filter: WorkflowFilter, limit: number): Promise<WorkflowRecord[]>;
   /**
