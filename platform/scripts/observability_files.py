@@ -10,7 +10,7 @@
   observability_files.py rules DIR OUT          the same expressions as recording rules in OUT, for
                                                 `promtool check rules` (prints "index<TAB>source")
 
-Sources: dashboards/*.json (panel targets), alerts.yaml (every rule), SLO.md and runbook.md
+Sources: dashboards/*.json (panel targets, label_values() of query variables), alerts.yaml (every rule), SLO.md and runbook.md
 (```promql blocks; one expression per block, `#` lines are comments).
 """
 import glob
@@ -139,6 +139,13 @@ def queries(directory):
             for t in panel.get("targets", []):
                 if t.get("expr"):
                     yield f"{name} panel '{panel.get('title')}' {t.get('refId')}", t["expr"]
+        # Query variables: Grafana's label_values(<selector>, <label>) reads the selector's series.
+        for v in d.get("templating", {}).get("list", []):
+            query = v.get("query")
+            query = query.get("query", "") if isinstance(query, dict) else str(query or "")
+            m = re.match(r"^label_values\((.+),\s*\w+\)$", query.strip()) if v.get("type") == "query" else None
+            if m:
+                yield f"{name} variable '{v.get('name')}'", m.group(1)
     for group in load_rules(directory).get("groups", []):
         for rule in group.get("rules", []):
             yield f"alerts.yaml {rule.get('alert') or rule.get('record')}", str(rule.get("expr", ""))

@@ -84,6 +84,11 @@ describe('a real Prometheus scraping the service under load', { skip: noPromethe
     assert.ok(Number(clientErrors[0]!.value[1]) > 0, 'the workload\'s client errors are not in the seed metric');
   });
 
+  it('raises no alert about errors, outages or failing dependencies for a healthy service', async () => {
+    const alerts = await prometheus.query('ALERTS{alertname=~"OrchestratorAvailability.*|OrchestratorHighErrorRate|OrchestratorDown|OrchestratorTargetMissing|OrchestratorBusDown|OrchestratorStoreErrors|OrchestratorToolBreakerOpen|OrchestratorToolBulkheadFull"}');
+    assert.deepEqual(alerts.map((a) => `${a.metric.alertname} ${a.metric.alertstate}`), []);
+  });
+
   it('returns data for the dashboard queries (numbers, not NaN)', async () => {
     const dashboard = queries.filter((q) => q.source.startsWith('dashboards/'));
     const empty: string[] = [];
