@@ -9,8 +9,8 @@
 #                              $PROMETHEUS_RULES_DIR/orchestrator.rules.yaml, POST $PROMETHEUS_URL/-/reload,
 #                              then check every rule is loaded and Alertmanager is reachable
 #   validate                   offline: dashboards' structure, promtool check rules, promtool test
-#                              rules tests/*.yaml, and every PromQL query (dashboards, alerts, SLO.md,
-#                              runbook.md) parses
+#                              rules tests/*.yaml, every PromQL query (dashboards, alerts, SLO.md,
+#                              runbook.md) parses, promtool check config local/prometheus.yml
 #   list-queries               print every PromQL query of those files (JSON lines)
 # Options:
 #   --dry-run   show what would change; makes only read-only requests (GET), writes nothing
@@ -105,6 +105,10 @@ validate() {
     die "a PromQL query does not parse"
   fi
   say "queries: $(wc -l < "$tmp/sources") parse"
+  if [[ -f $obs_dir/local/prometheus.yml ]]; then
+    promtool check config "$obs_dir/local/prometheus.yml" > "$tmp/out" 2>&1 || { cat "$tmp/out" >&2; die "local/prometheus.yml: promtool check config failed"; }
+    say "local/prometheus.yml: ok"
+  fi
   shopt -s nullglob
   local tests=("$obs_dir"/tests/*.yaml)
   ((${#tests[@]})) || die "no rule unit tests in $obs_dir/tests"
