@@ -238,6 +238,7 @@ for arg in "$@"; do
 done
 set -- "${args[@]+"${args[@]}"}"
 [[ -d $obs_dir ]] || die "no observability directory at $obs_dir"
+obs_dir=$(cd "$obs_dir" && pwd)
 $dry_run && say "dry run: nothing will be changed"
 
 case ${1:-} in
