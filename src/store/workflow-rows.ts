@@ -118,6 +118,7 @@ export interface TaskRow {
   attempts: number;
   lease_owner: string | null;
   lease_until: Date | null;
+  created_at?: Date;
 }
 
 export function toTaskRecord(row: TaskRow): TaskRecord {
@@ -131,5 +132,6 @@ export function toTaskRecord(row: TaskRow): TaskRecord {
     attempts: row.attempts,
     leaseOwner: row.lease_owner,
     leaseUntil: row.lease_until,
+    ...(row.created_at ? { createdAt: row.created_at } : {}),
   };
 }
