@@ -1,7 +1,7 @@
 import { Code, type Interceptor } from '@connectrpc/connect';
 import type { Metrics } from '../telemetry/metrics.js';
-import { codeLabel, codeOf, httpStatusLabel, rpcCall, type RpcCall } from './rpc-call.js';
-import { observeStream } from './observe-stream.js';
+import { codeLabel, httpStatusLabel, rpcCall, type RpcCall } from './rpc-call.js';
+import { observeCall } from './observe-call.js';
 
 /** The seed's `service` label on the http_* metrics names this service, not the RPC service. */
 const SERVICE = 'orchestrator';
@@ -23,18 +23,7 @@ export function metricsInterceptor(metrics: Metrics): Interceptor {
       metrics.rpcInFlight.dec({ service: call.service, method: call.method });
       if (watch) metrics.watchStreams.dec();
     };
-    let res;
-    try {
-      res = await next(req);
-    } catch (error) {
-      end(codeOf(error));
-      throw error;
-    }
-    if (!res.stream) {
-      end(undefined);
-      return res;
-    }
-    return { ...res, message: observeStream(res.message, end) };
+    return observeCall(next, req, end);
   };
 }
 

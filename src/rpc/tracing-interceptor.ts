@@ -1,8 +1,8 @@
 import { Code, type Interceptor } from '@connectrpc/connect';
-import { SpanKind, trace, context } from '@opentelemetry/api';
-import { contextFromHeaders, markFailed, tracer } from '../telemetry/tracing.js';
-import { observeStream } from './observe-stream.js';
-import { codeLabel, codeOf, rpcCall } from './rpc-call.js';
+import { context, SpanKind } from '@opentelemetry/api';
+import { contextFromHeaders, markFailed, startChildSpan } from '../telemetry/tracing.js';
+import { observeCall } from './observe-call.js';
+import { codeLabel, rpcCall } from './rpc-call.js';
 
 /** Codes that are the server's fault (OpenTelemetry's RPC conventions for server spans). */
 const SERVER_FAULTS: ReadonlySet<Code> = new Set([Code.Unknown, Code.DeadlineExceeded, Code.Unimplemented, Code.Internal, Code.Unavailable, Code.DataLoss]);
@@ -16,28 +16,16 @@ const SERVER_FAULTS: ReadonlySet<Code> = new Set([Code.Unknown, Code.DeadlineExc
 export function tracingInterceptor(): Interceptor {
   return (next) => async (req) => {
     const call = rpcCall(req);
-    const parent = contextFromHeaders(req.header);
-    const span = tracer.startSpan(`${call.service}/${call.method}`, {
+    const { span, active } = startChildSpan(`${call.service}/${call.method}`, {
       kind: SpanKind.SERVER,
+      parent: contextFromHeaders(req.header),
       attributes: { 'rpc.system': call.protocol === 'connect' ? 'connect_rpc' : 'grpc', 'rpc.service': call.service, 'rpc.method': call.method, 'orchestrator.protocol': call.protocol },
-    }, parent);
-    const active = trace.setSpan(parent, span);
+    });
     const end = (code: Code | undefined, error?: unknown) => {
       span.setAttribute('rpc.connect_rpc.error_code', codeLabel(code));
       if (code !== undefined && SERVER_FAULTS.has(code)) markFailed(span, error ?? new Error(codeLabel(code)));
       span.end();
     };
-    let res;
-    try {
-      res = await context.with(active, () => next(req));
-    } catch (error) {
-      end(codeOf(error), error);
-      throw error;
-    }
-    if (!res.stream) {
-      end(undefined);
-      return res;
-    }
-    return { ...res, message: observeStream(res.message, (code) => end(code), (step) => context.with(active, step)) };
+    return observeCall(next, req, end, (step) => context.with(active, step));
   };
 }

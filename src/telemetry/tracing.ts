@@ -14,16 +14,22 @@ export interface SpanOptions {
   parent?: Context;
 }
 
+/** A started span under `options.parent` (default: the active context), and the context it is active in. */
+export function startChildSpan(name: string, options: SpanOptions): { span: Span; active: Context } {
+  const parent = options.parent ?? context.active();
+  const span = tracer.startSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, ...(options.attributes ? { attributes: options.attributes } : {}) }, parent);
+  return { span, active: trace.setSpan(parent, span) };
+}
+
 /**
  * Runs `work` inside a new active span, ending it when `work` settles. A rejection is recorded on
  * the span (status error, exception event) and rethrown unchanged; `isFault` may say that an
  * expected rejection (a refused input) is not an error of this span.
  */
 export async function inSpan<T>(name: string, options: SpanOptions, work: (span: Span) => Promise<T>, isFault: (error: unknown) => boolean = () => true): Promise<T> {
-  const parent = options.parent ?? context.active();
-  const span = tracer.startSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, ...(options.attributes ? { attributes: options.attributes } : {}) }, parent);
+  const { span, active } = startChildSpan(name, options);
   try {
-    return await context.with(trace.setSpan(parent, span), () => work(span));
+    return await context.with(active, () => work(span));
   } catch (error) {
     if (isFault(error)) markFailed(span, error);
     throw error;
@@ -34,10 +40,9 @@ export async function inSpan<T>(name: string, options: SpanOptions, work: (span:
 
 /** `inSpan` for synchronous work (listeners that must run before the caller continues). */
 export function inSpanSync<T>(name: string, options: SpanOptions, work: (span: Span) => T): T {
-  const parent = options.parent ?? context.active();
-  const span = tracer.startSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, ...(options.attributes ? { attributes: options.attributes } : {}) }, parent);
+  const { span, active } = startChildSpan(name, options);
   try {
-    return context.with(trace.setSpan(parent, span), () => work(span));
+    return context.with(active, () => work(span));
   } catch (error) {
     markFailed(span, error);
     throw error;

@@ -156,6 +156,27 @@ describe('telemetry: /metrics and traces from the real server', () => {
     assert.ok(!values.some((v) => /[0-9a-f]{8}-[0-9a-f]{4}-/.test(v)), 'no label carries a uuid');
   });
 
+  it('keeps an open watch stream in the gauges, and counts it canceled when the client leaves', async () => {
+    const { workflow } = await orchestrator.startWorkflow({ machineId: 'telemetry-probe', input: { url: toolServer.url('/probe') } });
+    ids.push(workflow!.id);
+    const controller = new AbortController();
+    const stream = orchestrator.watchWorkflow({ workflowId: workflow!.id, fromVersion: 1 }, { signal: controller.signal });
+    for await (const _ of stream) {
+      const open = await scrape(server.baseUrl);
+      assert.equal(sumOf(open, 'orchestrator_watch_streams'), 1);
+      assert.equal(sumOf(open, 'orchestrator_rpc_in_flight', { method: 'WatchWorkflow' }), 1);
+      controller.abort();
+      break;
+    }
+    const deadline = Date.now() + 10_000;
+    let samples = await scrape(server.baseUrl);
+    while (sumOf(samples, 'orchestrator_watch_streams') !== 0 && Date.now() < deadline) samples = await scrape(server.baseUrl);
+    assert.equal(sumOf(samples, 'orchestrator_watch_streams'), 0);
+    assert.equal(sumOf(samples, 'orchestrator_rpc_in_flight', { method: 'WatchWorkflow' }), 0);
+    assert.equal(sumOf(samples, 'orchestrator_rpc_requests_total', { method: 'WatchWorkflow', code: 'canceled' }), 1, JSON.stringify(samples.filter((s) => s.name === 'orchestrator_rpc_requests_total' && s.labels.method === 'WatchWorkflow')));
+    await orchestrator.cancelWorkflow({ workflowId: workflow!.id, reason: 'test' });
+  });
+
   it('serves /metrics on METRICS_PORT too, and nothing else there', async () => {
     const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
     assert.equal(res.status, 200);
