@@ -99,6 +99,7 @@ export class TimerScheduler {
 
   async #fire(timer: TimerRecord): Promise<void> {
     try {
+      this.options.observer.timerFired({ lagSeconds: Math.max(0, this.options.clock.now().getTime() - timer.dueAt.getTime()) / 1000 });
       await this.fire(timer);
     } catch (error) {
       // The lease runs out and a later poll (here or elsewhere) fires it again.

@@ -210,7 +210,7 @@ export class PostgresWorkflowStore implements WorkflowStore {
             where status = 'pending' or (status = 'running' and lease_until < ${now})
             order by created_at limit ${limit} for update skip locked) c
       where k.workflow_id = c.workflow_id and k.task_id = c.task_id
-      returning k.workflow_id, k.task_id, k.actor_id, k.src, k.input, k.status, k.attempts, k.lease_owner, k.lease_until`.execute(this.db);
+      returning k.workflow_id, k.task_id, k.actor_id, k.src, k.input, k.status, k.attempts, k.lease_owner, k.lease_until, k.created_at`.execute(this.db);
     return rows.map(toTaskRecord);
   }
 

@@ -59,6 +59,8 @@ export interface TaskRecord {
   attempts: number;
   leaseOwner: string | null;
   leaseUntil: Date | null;
+  /** When the task was committed (for schedule-to-start); absent where the row was not read with it. */
+  createdAt?: Date;
 }
 
 export interface HistoryRecord {
