@@ -27,6 +27,11 @@ import { startServer } from './rpc/server.js';
 import { openDatabase } from './store/database.js';
 import { migrateToLatest } from './store/migrator.js';
 import type { Logger } from './telemetry/logger.js';
+import { Metrics } from './telemetry/metrics.js';
+import { recordToolEvent } from './telemetry/tool-metrics.js';
+import { metricsInterceptor } from './rpc/metrics-interceptor.js';
+import { metricsRoute, startMetricsServer } from './rpc/metrics-route.js';
+import { readWorkflowBacklog } from './store/workflow-backlog.js';
 
 /** A started service; `stop` shuts it down in order and resolves when it is down. */
 export interface App {
@@ -40,6 +45,7 @@ export interface App {
  */
 export async function createApp(config: Config, logger: Logger): Promise<App> {
   const build = readBuildInfo();
+  const metrics = new Metrics({ version: build.version, commit: build.gitCommit });
   const database = await openDatabase({
     url: config.databaseUrl,
     dataDir: config.dataDir,
@@ -60,7 +66,13 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
   for (const [src, adapter] of Object.entries(extra.tools)) tools.register(src, adapter);
   // Every tool call goes through its cockatiel policy (one breaker and bulkhead per tool);
   // `toolInvoker.states()` is the per-tool breaker/bulkhead view for Info, Health and metrics.
-  const toolInvoker = new ResilientToolInvoker(tools, { overrides: config.toolPolicies, onEvent: (event) => logToolEvent(logger, event) });
+  const toolInvoker = new ResilientToolInvoker(tools, {
+    overrides: config.toolPolicies,
+    onEvent: (event) => {
+      recordToolEvent(metrics, event);
+      logToolEvent(logger, event);
+    },
+  });
   const engine = createWorkflowEngine({
     store: new PostgresWorkflowStore(database.db),
     bus,
@@ -69,6 +81,13 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
     logger,
     options: { taskLeaseMs: config.taskLeaseMs, timerLeaseMs: config.timerLeaseMs, ...(config.faultKillAfterCommit ? { afterCommit: killAfterCommit(config.faultKillAfterCommit, logger) } : {}) },
   });
+  Object.assign(metrics.sources, {
+    backlog: () => readWorkflowBacklog(database.db),
+    pool: () => database.poolUsage(),
+    busUp: () => bus.status().ok,
+    tools: () => toolInvoker.states(),
+  });
+  metrics.initialise({ machines: [...new Set(engine.listMachines().map((m) => m.id))], tools: toolInvoker.states().map((t) => t.tool) });
   // Before serving: overdue timers fire and orphaned tasks are claimed again.
   await engine.start();
 
@@ -92,10 +111,13 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
     maxRequestBytes: config.maxRequestBytes,
     maxTimeoutMs: config.maxTimeoutMs,
     shutdownSignal: shutdown.signal,
-    interceptors: [loggingInterceptor(logger), errorMappingInterceptor()],
+    // Outermost first: metrics see the code the client gets, after the error mapping.
+    interceptors: [metricsInterceptor(metrics), loggingInterceptor(logger), errorMappingInterceptor()],
+    httpRoutes: { '/metrics': metricsRoute(metrics, logger) },
   });
   const server = await startServer({ port: config.port, host: config.host, handler, logger });
-  logger.info('listening', { port: server.port, host: config.host, store: database.kind, bus: bus.kind, version: build.version, commit: build.gitCommit });
+  const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer({ port: config.metricsPort, host: config.host, metrics, logger });
+  logger.info('listening', { port: server.port, host: config.host, metricsPort: metricsServer?.port, store: database.kind, bus: bus.kind, version: build.version, commit: build.gitCommit });
 
   return {
     port: server.port,
@@ -104,6 +126,7 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
       // Streams end at once with `unavailable`; unary calls get the grace period.
       shutdown.abort(new ConnectError('server is shutting down', Code.Unavailable));
       await server.close(config.shutdownGraceMs);
+      await metricsServer?.close();
       // Running tool calls are aborted; their tasks are claimed again after restart or by a replica.
       await engine.stop();
       health.stop();
@@ -130,7 +153,7 @@ function killAfterCommit(n: number, logger: Logger): () => void {
   };
 }
 
-/** Policy events worth an operator's attention go to the log (metrics hook in here later). */
+/** Policy events worth an operator's attention go to the log (every event also goes to the metrics). */
 function logToolEvent(logger: Logger, event: ToolPolicyEvent): void {
   if (event.type === 'breaker') logger.warn('tool circuit breaker changed', { tool: event.tool, state: event.state });
   else if (event.type === 'bulkhead_rejected') logger.warn('tool call refused: bulkhead full', { tool: event.tool });

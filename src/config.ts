@@ -7,6 +7,12 @@ import type { ToolPolicyOverrides } from './tools/policy/tool-policy-config.js';
 export interface Config {
   readonly port: number;
   readonly host: string;
+  /**
+   * A second port (on `host`) serving only `GET /metrics`, for scraping from a network the RPC
+   * port is not exposed to; undefined when METRICS_PORT is unset or 0. /metrics is also always
+   * served on the RPC port.
+   */
+  readonly metricsPort: number | undefined;
   /** Postgres connection string; unset means the embedded PGlite store. */
   readonly databaseUrl: string | undefined;
   /** PGlite data directory, or ':memory:' for a throw-away store (tests). */
@@ -64,6 +70,7 @@ export function loadConfig(env: Env = process.env): Config {
   return Object.freeze({
     port: integer(env, 'PORT', 8002, 0, 65535),
     host: text(env, 'HOST', '0.0.0.0'),
+    metricsPort: integer(env, 'METRICS_PORT', 0, 0, 65535) || undefined,
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     dataDir: text(env, 'DATA_DIR', './data/pglite'),
     databaseSchema: identifier(env, 'DATABASE_SCHEMA', 'public'),

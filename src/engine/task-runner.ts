@@ -8,6 +8,13 @@ import type { TaskRecord, WorkflowStore } from './ports/workflow-store.js';
 /** How a tool call ended; `output` and `error` are JSON. */
 export type TaskOutcome = { ok: true; output: JsonValue } | { ok: false; error: JsonValue };
 
+/**
+ * A task the engine runs itself instead of a tool adapter (`workflow.start`): resolves with an
+ * outcome to report now, or null when the result is reported later by other means. A rejection
+ * reports nothing: the task runs again after its lease.
+ */
+export type EngineTaskHandler = (task: TaskRecord, signal: AbortSignal) => Promise<TaskOutcome | null>;
+
 interface Running {
   task: TaskRecord;
   controller: AbortController;
@@ -38,6 +45,7 @@ export class TaskRunner {
     private readonly options: ResolvedEngineOptions,
     private readonly logger: EngineLogger,
     private readonly report: (task: TaskRecord, outcome: TaskOutcome) => Promise<void>,
+    private readonly handlers: ReadonlyMap<string, EngineTaskHandler> = new Map(),
   ) {}
 
   get started(): boolean {
@@ -122,6 +130,8 @@ export class TaskRunner {
   }
 
   async #execute(task: TaskRecord, signal: AbortSignal): Promise<void> {
+    const handler = this.handlers.get(task.src);
+    if (handler) return this.#handle(handler, task, signal);
     let outcome: TaskOutcome;
     // The call journal: attempts are written in order as they end, best effort (a lost row
     // loses an audit line, never a result), and complete before the outcome is reported.
@@ -130,7 +140,7 @@ export class TaskRunner {
       const record = {
         workflowId: task.workflowId, taskId: task.taskId, src: task.src, claim: task.attempts, attempt: attempt.attempt, owner: this.options.instanceId,
         startedAt: attempt.startedAt, endedAt: attempt.endedAt, latencyMs: Math.max(0, attempt.endedAt.getTime() - attempt.startedAt.getTime()),
-        outcome: attempt.ok ? ('ok' as const) : ('error' as const), errorKind: attempt.errorKind ?? null, status: attempt.status ?? null,
+        outcome: attempt.ok ? ('ok' as const) : attempt.refused ? ('refused' as const) : ('error' as const), errorKind: attempt.errorKind ?? null, status: attempt.status ?? null,
       };
       journal = journal
         .then(() => this.store.recordToolCall(record))
@@ -148,6 +158,21 @@ export class TaskRunner {
       outcome = { ok: false, error: errorJson(error) };
     }
     await journal;
+    await this.#report(task, outcome, signal);
+  }
+
+  async #handle(handler: EngineTaskHandler, task: TaskRecord, signal: AbortSignal): Promise<void> {
+    let outcome: TaskOutcome | null;
+    try {
+      outcome = await handler(task, signal);
+    } catch (error) {
+      this.logger.error('an engine task failed; it will run again after its lease', { workflowId: task.workflowId, taskId: task.taskId, src: task.src, error });
+      return;
+    }
+    if (outcome) await this.#report(task, outcome, signal);
+  }
+
+  async #report(task: TaskRecord, outcome: TaskOutcome, signal: AbortSignal): Promise<void> {
     // Cancelled, lease lost or stopping: whoever holds the task now reports for it.
     if (signal.aborted) return;
     try {

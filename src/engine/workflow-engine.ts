@@ -1,3 +1,4 @@
+import { ChildWorkflows, WORKFLOW_START } from './child-workflows.js';
 import type { EngineLogger, ResolvedEngineOptions, WorkflowEngineOptions } from './engine-options.js';
 import { resolveEngineOptions } from './engine-options.js';
 import { EngineError, InvalidInputError, MachineDefinitionError, WorkflowNotFoundError } from './errors.js';
@@ -14,6 +15,8 @@ import { checkKey, checkPositiveInt, clientEvent } from './request-checks.js';
 import { TaskRunner } from './task-runner.js';
 import type { TaskOutcome } from './task-runner.js';
 import { TimerScheduler } from './timer-scheduler.js';
+import { listToolCalls } from './tool-call-queries.js';
+import type { ListToolCallsQuery } from './tool-call-queries.js';
 import { TransitionApplier } from './transition-applier.js';
 import type { ApplyResult } from './transition-applier.js';
 import type { MachineEvent, TransitionRequest } from './transition-builder.js';
@@ -31,6 +34,7 @@ import type { HistoryEntry, MachineInfo, WorkflowView } from './workflow-types.j
 export type { HistoryEntry, MachineInfo, WorkflowStatus, WorkflowView } from './workflow-types.js';
 export type { ToolCallRecord } from './ports/workflow-store.js';
 export type { ListWorkflowsQuery, HistoryQuery } from './workflow-queries.js';
+export type { ListToolCallsQuery } from './tool-call-queries.js';
 export type { StartRequest } from './workflow-starter.js';
 
 /** What the engine is built from; `app.ts` wires the adapters. */
@@ -79,6 +83,7 @@ export class WorkflowEngine {
   readonly #queries: WorkflowQueries;
   readonly #runner: TaskRunner;
   readonly #timers: TimerScheduler;
+  readonly #children: ChildWorkflows;
   readonly #work: WorkAnnouncer;
   #started = false;
 
@@ -87,14 +92,22 @@ export class WorkflowEngine {
     this.#options = resolveEngineOptions(deps.options);
     this.instanceId = this.#options.instanceId;
     this.#registry = deps.machines instanceof MachineRegistry ? deps.machines : new MachineRegistry(deps.machines);
+    this.#children = new ChildWorkflows({
+      store: deps.store,
+      logger: deps.logger,
+      options: this.#options,
+      start: (req) => this.#guard(() => this.#start(req)),
+      cancel: async (workflowId, reason) => void (await this.cancelWorkflow({ workflowId, reason })),
+      report: (task, outcome, owner) => this.#reportTask(task, outcome, owner),
+    });
     for (const machine of this.#registry.list()) {
-      const missing = machine.tools.filter((src) => !deps.tools.has(src));
+      const missing = machine.tools.filter((src) => !deps.tools.has(src) && !this.#children.handles(src));
       if (missing.length) throw new MachineDefinitionError(`machine ${machine.info.id}@${machine.info.version} uses tools with no adapter: ${missing.join(', ')}`);
     }
     this.#cache = new InstanceCache(this.#options.cacheSize);
     this.#applier = new TransitionApplier(deps.store, this.#registry, this.#cache, this.#queue, this.#options, () => this.#taskOwner());
     this.#queries = new WorkflowQueries(deps.store, this.#registry);
-    this.#runner = new TaskRunner(deps.store, deps.tools, this.#options, deps.logger, (task, outcome) => this.#reportTask(task, outcome));
+    this.#runner = new TaskRunner(deps.store, deps.tools, this.#options, deps.logger, (task, outcome) => this.#reportTask(task, outcome, this.instanceId), new Map([[WORKFLOW_START, (task) => this.#children.run(task)]]));
     this.#timers = new TimerScheduler(deps.store, this.#options, deps.logger, (timer) => this.#fireTimer(timer));
     this.#work = new WorkAnnouncer(deps.bus, this.instanceId, deps.logger);
   }
@@ -109,17 +122,19 @@ export class WorkflowEngine {
   }
 
   startWorkflow(req: StartRequest): Promise<WorkflowView> {
-    return this.#guard(async () => {
-      const result = await startWorkflow(
-        { store: this.#deps.store, registry: this.#registry, cache: this.#cache, options: this.#options, taskOwner: this.#taskOwner() },
-        req,
-      );
-      if (result.kind === 'created') {
-        const step = { event: { type: 'xstate.init', input: result.record.input }, eventId: null, fromState: null, previousAt: undefined };
-        this.#afterCommit(result.record, step, result.createdTasks, result.armedTimers, []);
-      }
-      return this.#queries.view(result.record);
-    });
+    return this.#guard(async () => this.#queries.view(await this.#start(req)));
+  }
+
+  async #start(req: StartRequest): Promise<WorkflowRecord> {
+    const result = await startWorkflow(
+      { store: this.#deps.store, registry: this.#registry, cache: this.#cache, options: this.#options, taskOwner: this.#taskOwner() },
+      req,
+    );
+    if (result.kind === 'created') {
+      const step = { event: { type: 'xstate.init', input: result.record.input }, eventId: null, fromState: null, previousAt: undefined };
+      this.#afterCommit(result.record, step, result.createdTasks, result.armedTimers, []);
+    }
+    return result.record;
   }
 
   getWorkflow(id: string, opts: { atVersion?: number } = {}): Promise<WorkflowView> {
@@ -134,16 +149,9 @@ export class WorkflowEngine {
     return this.#guard(() => this.#queries.getHistory(q));
   }
 
-  /**
-   * The call journal of a workflow: every attempt of its tool tasks, oldest first, at most
-   * `limit` (default 1000). `not_found` for an unknown workflow.
-   */
-  listToolCalls(workflowId: string, opts: { limit?: number } = {}): Promise<ToolCallRecord[]> {
-    return this.#guard(async () => {
-      checkKey('workflow_id', workflowId);
-      if (!(await this.#deps.store.loadWorkflow(workflowId))) throw new WorkflowNotFoundError(workflowId);
-      return this.#deps.store.listToolCalls(workflowId, Math.min(Math.max(1, opts.limit ?? 1000), 10_000));
-    });
+  /** The call journal of a workflow, a page at a time: see tool-call-queries.ts. */
+  listToolCalls(q: ListToolCallsQuery): Promise<{ calls: ToolCallRecord[]; nextPageToken: string }> {
+    return this.#guard(() => listToolCalls(this.#deps.store, q));
   }
 
   /**
@@ -225,6 +233,7 @@ export class WorkflowEngine {
     this.#started = true;
     this.#runner.start();
     this.#timers.start();
+    this.#children.start();
     await this.#work.start({ tasks: () => this.#runner.poll(), timer: (dueAt) => this.#timers.notify(dueAt) });
     this.#deps.logger.info('workflow engine started', { instanceId: this.instanceId, machines: this.#registry.list().length, liveMachineVersions: live.length });
   }
@@ -234,6 +243,7 @@ export class WorkflowEngine {
     if (!this.#started) return;
     this.#started = false;
     await this.#work.stop();
+    await this.#children.stop();
     await this.#timers.stop();
     await this.#runner.stop();
     await this.#queue.idle();
@@ -271,18 +281,20 @@ export class WorkflowEngine {
       .catch((error: unknown) => this.#deps.logger.warn('publishing a transition failed', { workflowId: record.id, version: record.version, error }));
     for (const task of cancelled) if (task.leaseOwner === this.instanceId) this.#runner.abort(record.id, task.taskId);
     for (const task of created) if (task.leaseOwner === this.instanceId) this.#runner.run(task);
+    this.#children.afterCommit(record, cancelled.map((t) => t.taskId));
     const earliest = earliestDue(armed);
     if (earliest) this.#timers.notify(earliest);
     this.#work.announce(created, armed);
   }
 
-  async #reportTask(task: TaskRecord, outcome: TaskOutcome): Promise<void> {
+  /** A task's result as its machine event; `owner` null for a task waiting on a child workflow (no lease). */
+  async #reportTask(task: Pick<TaskRecord, 'workflowId' | 'taskId' | 'actorId'>, outcome: TaskOutcome, owner: string | null): Promise<void> {
     const event: MachineEvent = outcome.ok
       ? { type: `xstate.done.actor.${task.actorId}`, output: outcome.output, actorId: task.actorId }
       : { type: `xstate.error.actor.${task.actorId}`, error: outcome.error, actorId: task.actorId };
     const consume = outcome.ok
-      ? { kind: 'task' as const, taskId: task.taskId, owner: this.instanceId, status: 'done' as const, result: outcome.output, error: null }
-      : { kind: 'task' as const, taskId: task.taskId, owner: this.instanceId, status: 'failed' as const, result: null, error: outcome.error };
+      ? { kind: 'task' as const, taskId: task.taskId, owner, status: 'done' as const, result: outcome.output, error: null }
+      : { kind: 'task' as const, taskId: task.taskId, owner, status: 'failed' as const, result: null, error: outcome.error };
     await this.#applyInternal({ workflowId: task.workflowId, event, eventId: `task:${task.taskId}`, source: 'task', consume });
   }
 

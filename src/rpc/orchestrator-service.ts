@@ -88,8 +88,8 @@ export function orchestratorService(engine: WorkflowEngine): ServiceImpl<typeof 
     },
 
     listToolCalls: async (req) => {
-      const calls = await engine.listToolCalls(required(req.workflowId, 'workflow_id'), { limit: req.pageSize || undefined });
-      return create(ListToolCallsResponseSchema, { calls: calls.map(toolCallMessage) });
+      const page = await engine.listToolCalls({ workflowId: required(req.workflowId, 'workflow_id'), pageSize: req.pageSize || undefined, pageToken: req.pageToken || undefined });
+      return create(ListToolCallsResponseSchema, { calls: page.calls.map(toolCallMessage), nextPageToken: page.nextPageToken });
     },
 
     async *watchWorkflow(req, ctx) {

@@ -47,6 +47,8 @@ export interface Database {
    * `pingTimeoutMs`); otherwise throws `StoreUnavailableError` with the reason. Never retries.
    */
   ping(timeoutMs?: number): Promise<void>;
+  /** Connections now: open, idle, and queries waiting for one (PGlite: its one session). For metrics. */
+  poolUsage(): { total: number; idle: number; waiting: number };
   /** Waits for connections in use to be released, then closes the pool or PGlite. Idempotent. */
   close(): Promise<void>;
 }
@@ -101,7 +103,8 @@ async function openPostgres(options: DatabaseOptions, url: string, schema: strin
     throw error;
   }
   logger.info('database connected', { kind: 'postgres', database: target, schema });
-  return createHandle(db, 'postgres', schema, options.pingTimeoutMs);
+  const usage = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
+  return createHandle(db, 'postgres', schema, usage, options.pingTimeoutMs);
 }
 
 async function openPglite(options: DatabaseOptions, schema: string): Promise<Database> {
@@ -124,7 +127,8 @@ async function openPglite(options: DatabaseOptions, schema: string): Promise<Dat
     unlock();
     throw new StoreUnavailableError(`cannot open PGlite database in ${options.dataDir}: ${reasonOf(error)}`, { cause: error });
   }
-  const db = new Kysely<StoreSchema>({ dialect: new PGliteDialect(pglite) });
+  const dialect = new PGliteDialect(pglite);
+  const db = new Kysely<StoreSchema>({ dialect });
   options.logger.info('database opened', { kind: 'pglite', dataDir: options.dataDir, schema });
   const opened = pglite;
   // Kysely starts its driver on the first query and destroys only a started one: a database
@@ -136,13 +140,14 @@ async function openPglite(options: DatabaseOptions, schema: string): Promise<Dat
       unlock();
     }
   };
-  return createHandle(db, 'pglite', schema, options.pingTimeoutMs, afterClose);
+  return createHandle(db, 'pglite', schema, () => dialect.usage(), options.pingTimeoutMs, afterClose);
 }
 
 function createHandle(
   db: Kysely<StoreSchema>,
   kind: Database['kind'],
   schema: string,
+  poolUsage: Database['poolUsage'],
   pingTimeoutMs = 2_000,
   afterClose: () => Promise<void> = async () => {},
 ): Database {
@@ -151,6 +156,7 @@ function createHandle(
     db,
     kind,
     schema,
+    poolUsage,
     async ping(timeoutMs = pingTimeoutMs) {
       try {
         await withTimeout(sql`select 1`.execute(db), timeoutMs);

@@ -10,13 +10,20 @@ import { PGliteDriver } from './pglite-driver.js';
  */
 export class PGliteDialect implements Dialect {
   readonly #pglite: PGlite;
+  #driver: PGliteDriver | undefined;
 
   constructor(pglite: PGlite) {
     this.#pglite = pglite;
   }
 
   createDriver(): Driver {
-    return new PGliteDriver(this.#pglite);
+    this.#driver = new PGliteDriver(this.#pglite);
+    return this.#driver;
+  }
+
+  /** Connection usage of the driver (idle before Kysely created it). */
+  usage(): { total: number; idle: number; waiting: number } {
+    return this.#driver?.usage() ?? { total: 1, idle: 1, waiting: 0 };
   }
 
   createQueryCompiler(): QueryCompiler {

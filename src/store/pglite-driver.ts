@@ -21,6 +21,12 @@ export class PGliteDriver implements Driver {
   readonly #connection: PGliteConnection;
   #destroyed = false;
 
+  /** The one session as a pool of one: in use or idle, and queries waiting for it. */
+  usage(): { total: number; idle: number; waiting: number } {
+    const { held, waiting } = this.#mutex.usage;
+    return { total: 1, idle: held ? 0 : 1, waiting };
+  }
+
   constructor(pglite: PGlite) {
     this.#pglite = pglite;
     this.#connection = new PGliteConnection(pglite);
@@ -137,6 +143,11 @@ class Mutex {
       return Promise.resolve();
     }
     return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  /** Whether someone holds the lock, and how many wait for it (for pool metrics). */
+  get usage(): { held: boolean; waiting: number } {
+    return { held: this.#held, waiting: this.#waiters.length };
   }
 
   unlock(): void {

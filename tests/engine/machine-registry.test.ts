@@ -74,8 +74,9 @@ describe('MachineRegistry', () => {
 
   it('accepts the shipped machines', () => {
     const registry = new MachineRegistry(shippedMachines);
-    assert.deepEqual(registry.list().map((m) => m.info.id), ['agent-task', 'incident-triage']);
-    assert.deepEqual(registry.get('agent-task').tools, ['llm.plan', 'tools.call']);
+    assert.deepEqual(registry.list().map((m) => `${m.info.id}@${m.info.version}`), ['agent-task@1', 'agent-task@2', 'incident-triage@1']);
+    assert.deepEqual(registry.get('agent-task', 1).tools, ['llm.plan', 'tools.call']);
+    assert.deepEqual([...registry.get('agent-task').tools].sort(), ['http.request', 'llm.chat', 'llm.plan', 'tools.call']);
   });
 });
 

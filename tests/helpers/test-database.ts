@@ -96,7 +96,7 @@ export async function openTestDatabase(
       throw error;
     }
   }
-  return { db: database.db, kind: database.kind, schema: database.schema, ping: (ms) => database.ping(ms), close, options: where };
+  return { db: database.db, kind: database.kind, schema: database.schema, ping: (ms) => database.ping(ms), poolUsage: () => database.poolUsage(), close, options: where };
 }
 
 /** Dumps of a fresh PGlite migrated with a list (by identity), or not migrated (`empty`). */

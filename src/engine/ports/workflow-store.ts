@@ -19,8 +19,25 @@ export interface WorkflowRecord {
   createdAt: Date;
   updatedAt: Date;
   timers: TimerRecord[];
-  /** Pending and running tasks only. */
+  /** Open tasks only: pending, running, and waiting for a child workflow. */
   tasks: TaskRecord[];
+  /** Set on a child workflow: the parent task it reports its outcome to. */
+  parent?: ParentLink;
+}
+
+/** A child workflow's link to the `workflow.start` task of its parent (see engine/child-workflows.ts). */
+export interface ParentLink {
+  workflowId: string;
+  taskId: string;
+}
+
+/** A child workflow as the engine's sweep sees it. */
+export interface ChildRecord {
+  id: string;
+  status: WorkflowStatus;
+  output: JsonValue | null;
+  error: JsonValue | null;
+  parent: ParentLink;
 }
 
 export interface TimerRecord {
@@ -37,7 +54,8 @@ export interface TaskRecord {
   actorId: string;
   src: string;
   input: JsonValue;
-  status: 'pending' | 'running' | 'done' | 'failed' | 'cancelled';
+  /** `waiting`: handed to a child workflow, no lease; the child's end reports the result. */
+  status: 'pending' | 'running' | 'waiting' | 'done' | 'failed' | 'cancelled';
   attempts: number;
   leaseOwner: string | null;
   leaseUntil: Date | null;
@@ -72,7 +90,8 @@ export interface CommitEffects {
 /** A row the transition consumes in the same transaction; if it is gone, nothing is written. */
 export type Consume =
   | { kind: 'timer'; timerId: string; armedVersion: number }
-  | { kind: 'task'; taskId: string; owner: string; status: 'done' | 'failed'; result: JsonValue | null; error: JsonValue | null };
+  /** `owner` null: the task is `waiting` for a child workflow (no lease), else `running` under that lease. */
+  | { kind: 'task'; taskId: string; owner: string | null; status: 'done' | 'failed'; result: JsonValue | null; error: JsonValue | null };
 
 /** Everything one transition writes, in one transaction. */
 export interface TransitionCommit {
@@ -123,6 +142,8 @@ export interface NewWorkflow {
   error: JsonValue | null;
   at: Date;
   effects: CommitEffects;
+  /** A child workflow's parent task, stored with version 1. */
+  parent?: ParentLink;
 }
 
 export interface WorkflowFilter {
@@ -150,7 +171,8 @@ export interface ToolCallRecord {
   startedAt: Date;
   endedAt: Date;
   latencyMs: number;
-  outcome: 'ok' | 'error';
+  /** `refused`: the policy turned the call away before the adapter ran (circuit_open, bulkhead_full). */
+  outcome: 'ok' | 'error' | 'refused';
   errorKind: string | null;
   status: number | null;
 }
@@ -215,8 +237,23 @@ export interface WorkflowStore {
   releaseTasks(owner: string): Promise<number>;
   /** Appends one row to the call journal (outside any transition; rows are never updated). */
   recordToolCall(record: ToolCallRecord): Promise<void>;
-  /** The journal of a workflow, oldest first (by start), at most `limit` rows. */
-  listToolCalls(workflowId: string, limit: number): Promise<ToolCallRecord[]>;
+  /**
+   * The journal of a workflow, oldest first by (start, id), at most `limit` rows, after the
+   * keyset cursor `after` when given (its last row's `startedAt` and `id`).
+   */
+  listToolCalls(workflowId: string, limit: number, after?: { startedAt: Date; id: string }): Promise<(ToolCallRecord & { id: string })[]>;
+  /**
+   * Hands a running task leased to `owner` to a child workflow: `waiting`, lease dropped, so no
+   * poll claims it again. False when the task is no longer running under that lease.
+   */
+  parkTask(workflowId: string, taskId: string, owner: string, at: Date): Promise<boolean>;
+  /** Finished children whose parent task still waits for them: reports lost to a crash. */
+  listUnreportedChildren(limit: number): Promise<ChildRecord[]>;
+  /**
+   * Active children whose parent task is no longer open (cancelled, or the parent ended):
+   * cascades lost to a crash. With `parent`, only the children of those of its tasks.
+   */
+  listOrphanedChildren(limit: number, parent?: { workflowId: string; taskIds: string[] }): Promise<string[]>;
   /** Distinct (machine id, version, hash) of active instances, for the start-up check. */
   liveMachineVersions(): Promise<{ machineId: string; machineVersion: number; machineHash: string }[]>;
 }

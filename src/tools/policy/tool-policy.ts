@@ -32,15 +32,18 @@ export interface ToolPolicyState {
 
 /**
  * What the policy reports as it works, for logs and metrics. `attempt` events come once per
- * adapter call with its outcome (the material of a call journal).
+ * adapter call with its outcome (the material of a call journal), and once for a call refused
+ * before the adapter ran (`refused: true`, kind `circuit_open` or `bulkhead_full`).
  */
 export type ToolPolicyEvent =
-  | { type: 'attempt'; tool: string; idempotencyKey: string; attempt: number; startedAt: Date; endedAt: Date; ok: boolean; errorKind?: string; status?: number }
+  | { type: 'attempt'; tool: string; idempotencyKey: string; attempt: number; startedAt: Date; endedAt: Date; ok: boolean; refused?: boolean; errorKind?: string; status?: number }
   | { type: 'retry'; tool: string; attempt: number; delayMs: number; errorKind?: string }
   | { type: 'give_up'; tool: string; errorKind?: string }
   | { type: 'breaker'; tool: string; state: BreakerState }
   | { type: 'bulkhead_rejected'; tool: string }
-  | { type: 'timeout'; tool: string; scope: 'attempt' | 'total' };
+  | { type: 'timeout'; tool: string; scope: 'attempt' | 'total' }
+  /** Once per `execute`, however it ended (retries and backoff included in `seconds`). */
+  | { type: 'call'; tool: string; ok: boolean; errorKind?: string; seconds: number };
 
 /** One attempt of a call: run the adapter, honouring `signal` (aborted on timeout or cancel). */
 export type AttemptFn<T> = (signal: AbortSignal, attempt: number) => Promise<T>;
@@ -136,8 +139,10 @@ export class ToolPolicy {
         throw error;
       }
     };
+    const started = performance.now();
+    const ended = (ok: boolean, errorKind?: string) => this.onEvent({ type: 'call', tool, ok, ...(errorKind ? { errorKind } : {}), seconds: (performance.now() - started) / 1000 });
     try {
-      return await this.#bulkhead.execute(
+      const value = await this.#bulkhead.execute(
         ({ signal: s1 }) =>
           this.#total.execute(
             (_, s2) => this.#retry.execute(({ signal: s3 }) => this.#breaker.execute(({ signal: s4 }) => attemptOnce(s4), s3), s2),
@@ -145,8 +150,17 @@ export class ToolPolicy {
           ),
         signal,
       );
+      ended(true);
+      return value;
     } catch (raw) {
-      throw this.#final(raw, signal, attempts);
+      const error = this.#final(raw, signal, attempts);
+      ended(false, error.kind);
+      // Refused before the adapter ran: still one line in the journal, so the refusal is visible.
+      if (error.kind === 'circuit_open' || error.kind === 'bulkhead_full') {
+        const at = new Date();
+        report({ attempt: attempts + 1, startedAt: at, endedAt: at, ok: false, refused: true, errorKind: error.kind });
+      }
+      throw error;
     }
   }
 
