@@ -3,7 +3,7 @@ import type { JsonValue } from '../src/engine/json.js';
 import { defineWorkflow, tool } from '../src/engine/machine-kit.js';
 import { parsePlan, planError, planMessages } from './agent-plan.js';
 import type { ChatInput, ChatOutput } from './agent-plan.js';
-import { agentTask } from './agent-task.js';
+import { agentTask, agentTaskMachine } from './agent-task.js';
 import type { AgentTaskContext, AgentTaskEvent, AgentTaskInput, PlanStep } from './agent-task.js';
 
 /** What an http.request step gives the agent: the status and the JSON body (else the text). */
@@ -18,9 +18,9 @@ export interface AgentTaskV2Context extends AgentTaskContext {
   planner: 'llm' | 'local' | null;
 }
 
-const DEFAULT_TOOLS = ['math.sum', 'text.upper', 'text.wordCount'];
-const AGENT_TOOLS = [...DEFAULT_TOOLS, 'http.request'];
-const HOUR = 3_600_000;
+const AGENT_TOOLS = ['math.sum', 'text.upper', 'text.wordCount', 'http.request'];
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const v1 = agentTaskMachine.config as any;
 
 type Done<T> = { output: T };
 type Failed = { error: unknown };
@@ -57,144 +57,77 @@ export const agentTaskV2Machine = setup({
     approvalTimeout: ({ context }) => context.approvalTimeoutMs,
     escalationTimeout: ({ context }) => context.escalationTimeoutMs,
   },
-}).createMachine({
-  id: 'agent-task',
-  context: ({ input }) => ({
-    goal: input?.goal ?? '',
-    tools: input?.tools ?? DEFAULT_TOOLS,
-    maxSteps: input?.maxSteps ?? 5,
-    requireApproval: input?.requireApproval ?? true,
-    approvalTimeoutMs: input?.approvalTimeoutMs ?? 24 * HOUR,
-    escalationTimeoutMs: input?.escalationTimeoutMs ?? 48 * HOUR,
-    maxRevisions: input?.maxRevisions ?? 2,
-    plan: [],
-    summary: '',
-    step: 0,
-    results: [],
-    revisions: 0,
-    feedback: null,
-    escalated: false,
-    decidedBy: null,
-    rejection: null,
-    error: null,
-    outcome: 'running',
-    planner: null,
-  }),
-  initial: 'planning',
-  states: {
-    planning: {
-      invoke: {
-        id: 'planner',
-        src: 'llm.chat',
-        input: ({ context }) => planMessages(context),
-        onDone: [
-          {
-            guard: 'isReadablePlan',
+}).createMachine(config());
+
+/**
+ * Version 1's config with planning, step routing and HTTP steps replaced (calling, approval and
+ * the final states are version 1's, as data), so version 1 is neither copied nor changed.
+ */
+function config(): any {
+  return {
+    ...v1,
+    context: ({ input }: { input: AgentTaskInput }) => ({ ...v1.context({ input }), planner: null }),
+    states: {
+      ...v1.states,
+      planning: {
+        invoke: {
+          id: 'planner',
+          src: 'llm.chat',
+          input: ({ context }: { context: AgentTaskV2Context }) => planMessages(context),
+          onDone: [
+            {
+              guard: 'isReadablePlan',
+              target: 'executing',
+              actions: assign(({ context, event }) => {
+                const plan = parsePlan(event.output as ChatOutput, context.tools as string[], context.maxSteps as number) as { steps: PlanStep[]; summary: string };
+                return { plan: plan.steps, summary: plan.summary, step: 0, results: [], planner: 'llm' };
+              }),
+            },
+            {
+              target: 'failed',
+              actions: assign({ error: ({ context, event }) => planError((parsePlan(event.output as ChatOutput, context.tools as string[], context.maxSteps as number) as { problem: string }).problem) }),
+            },
+          ],
+          onError: [
+            { guard: 'isModelMissing', target: 'planningLocally' },
+            { target: 'failed', actions: assign({ error: ({ event }) => event.error as JsonValue }) },
+          ],
+        },
+      },
+      // Version 1's planner, under its own invoke id.
+      planningLocally: {
+        invoke: { ...v1.states.planning.invoke, id: 'localPlanner', onDone: { ...v1.states.planning.invoke.onDone, actions: [v1.states.planning.invoke.onDone.actions, assign({ planner: 'local' })] } },
+      },
+      executing: {
+        always: [
+          { guard: 'nextIsHttp', target: 'requesting' },
+          { guard: 'hasNextStep', target: 'calling' },
+          { guard: 'needsApproval', target: 'approval' },
+          { target: 'completed' },
+        ],
+      },
+      requesting: {
+        invoke: {
+          id: 'httpCall',
+          src: 'http.request',
+          input: ({ context }: { context: AgentTaskV2Context }) => context.plan[context.step]!.input,
+          onDone: {
             target: 'executing',
-            actions: assign(({ context, event }) => {
-              const plan = parsePlan(event.output, context.tools, context.maxSteps) as { steps: PlanStep[]; summary: string };
-              return { plan: plan.steps, summary: plan.summary, step: 0, results: [], planner: 'llm' as const };
+            actions: assign({
+              results: ({ context, event }) => {
+                const output = event.output as HttpOutput;
+                return [...(context.results as AgentTaskContext['results']), { tool: 'http.request', output: { status: output.status, body: output.json ?? output.body } }];
+              },
+              step: ({ context }) => (context.step as number) + 1,
             }),
           },
-          {
-            target: 'failed',
-            actions: assign({ error: ({ context, event }) => planError((parsePlan(event.output, context.tools, context.maxSteps) as { problem: string }).problem) }),
-          },
-        ],
-        onError: [
-          { guard: 'isModelMissing', target: 'planningLocally' },
-          { target: 'failed', actions: assign({ error: ({ event }) => event.error as JsonValue }) },
-        ],
-      },
-    },
-    planningLocally: {
-      invoke: {
-        id: 'localPlanner',
-        src: 'llm.plan',
-        input: ({ context }) => ({
-          goal: context.goal,
-          tools: context.tools,
-          maxSteps: context.maxSteps,
-          ...(context.feedback === null ? {} : { feedback: context.feedback }),
-        }),
-        onDone: {
-          target: 'executing',
-          actions: assign({ plan: ({ event }) => event.output.steps, summary: ({ event }) => event.output.summary, step: 0, results: [], planner: 'local' }),
+          onError: v1.states.calling.invoke.onError,
         },
-        onError: { target: 'failed', actions: assign({ error: ({ event }) => event.error as JsonValue }) },
       },
     },
-    executing: {
-      always: [
-        { guard: 'nextIsHttp', target: 'requesting' },
-        { guard: 'hasNextStep', target: 'calling' },
-        { guard: 'needsApproval', target: 'approval' },
-        { target: 'completed' },
-      ],
-    },
-    requesting: {
-      invoke: {
-        id: 'httpCall',
-        src: 'http.request',
-        input: ({ context }) => context.plan[context.step]!.input,
-        onDone: {
-          target: 'executing',
-          actions: assign({
-            results: ({ context, event }) => [...context.results, { tool: 'http.request', output: { status: event.output.status, body: event.output.json ?? event.output.body } }],
-            step: ({ context }) => context.step + 1,
-          }),
-        },
-        onError: { target: 'failed', actions: assign({ error: ({ event }) => event.error as JsonValue }) },
-      },
-    },
-    calling: {
-      invoke: {
-        id: 'toolCall',
-        src: 'tools.call',
-        input: ({ context }) => context.plan[context.step]!,
-        onDone: {
-          target: 'executing',
-          actions: assign({
-            results: ({ context, event }) => [...context.results, { tool: event.output.tool, output: event.output.output }],
-            step: ({ context }) => context.step + 1,
-          }),
-        },
-        onError: { target: 'failed', actions: assign({ error: ({ event }) => event.error as JsonValue }) },
-      },
-    },
-    approval: {
-      initial: 'waiting',
-      on: {
-        'approval.granted': { target: 'completed', actions: assign({ decidedBy: ({ event }) => event.by }) },
-        'approval.rejected': { target: 'rejected', actions: assign({ decidedBy: ({ event }) => event.by, rejection: ({ event }) => event.reason }) },
-        'changes.requested': [
-          {
-            guard: 'canRevise',
-            target: 'planning',
-            actions: assign({ feedback: ({ event }) => event.feedback, revisions: ({ context }) => context.revisions + 1 }),
-          },
-          { target: 'rejected', actions: assign({ decidedBy: ({ event }) => event.by, rejection: 'changes requested after the last allowed revision' }) },
-        ],
-      },
-      states: {
-        waiting: { after: { approvalTimeout: { target: 'escalated', actions: assign({ escalated: true }) } } },
-        escalated: { after: { escalationTimeout: { target: '#agent-task.rejected', actions: assign({ rejection: 'no decision before the approval deadline' }) } } },
-      },
-    },
-    completed: { type: 'final', entry: assign({ outcome: 'completed' }) },
-    rejected: { type: 'final', entry: assign({ outcome: 'rejected' }) },
-    failed: { type: 'final', entry: assign({ outcome: 'failed' }) },
-  },
-  output: ({ context }) => ({
-    outcome: context.outcome,
-    summary: context.summary,
-    planner: context.planner,
-    results: context.results,
-    decidedBy: context.decidedBy,
-    rejection: context.rejection,
-    error: context.error,
-  }),
-});
+    output: ({ context }: { context: AgentTaskV2Context }) => ({ ...v1.output({ context }), planner: context.planner }),
+  };
+}
 
 export const agentTaskV2 = defineWorkflow({
   id: 'agent-task',

@@ -30,6 +30,10 @@ import type { Logger } from './telemetry/logger.js';
 import { Metrics } from './telemetry/metrics.js';
 import { recordToolEvent } from './telemetry/tool-metrics.js';
 import { metricsInterceptor } from './rpc/metrics-interceptor.js';
+import { tracingInterceptor } from './rpc/tracing-interceptor.js';
+import { engineTelemetry } from './telemetry/engine-telemetry.js';
+import { instrumentBus } from './telemetry/instrumented-bus.js';
+import { instrumentStore } from './telemetry/instrumented-store.js';
 import { metricsRoute, startMetricsServer } from './rpc/metrics-route.js';
 import { readWorkflowBacklog } from './store/workflow-backlog.js';
 
@@ -74,12 +78,13 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
     },
   });
   const engine = createWorkflowEngine({
-    store: new PostgresWorkflowStore(database.db),
-    bus,
+    // Store errors, commit spans, bus counts and trace context in messages (telemetry/instrumented-*.ts).
+    store: instrumentStore(new PostgresWorkflowStore(database.db, { onCommitBatch: (size) => metrics.commitBatchSize.observe(size) }), metrics),
+    bus: instrumentBus(bus, metrics),
     machines: [...shippedMachines, ...extra.machines],
     tools: toolInvoker,
     logger,
-    options: { taskLeaseMs: config.taskLeaseMs, timerLeaseMs: config.timerLeaseMs, ...(config.faultKillAfterCommit ? { afterCommit: killAfterCommit(config.faultKillAfterCommit, logger) } : {}) },
+    options: { taskLeaseMs: config.taskLeaseMs, timerLeaseMs: config.timerLeaseMs, observer: engineTelemetry(metrics), ...(config.faultKillAfterCommit ? { afterCommit: killAfterCommit(config.faultKillAfterCommit, logger) } : {}) },
   });
   Object.assign(metrics.sources, {
     backlog: () => readWorkflowBacklog(database.db),
@@ -111,8 +116,8 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
     maxRequestBytes: config.maxRequestBytes,
     maxTimeoutMs: config.maxTimeoutMs,
     shutdownSignal: shutdown.signal,
-    // Outermost first: metrics see the code the client gets, after the error mapping.
-    interceptors: [metricsInterceptor(metrics), loggingInterceptor(logger), errorMappingInterceptor()],
+    // Outermost first: the server span holds everything; metrics see the code the client gets.
+    interceptors: [tracingInterceptor(), metricsInterceptor(metrics), loggingInterceptor(logger), errorMappingInterceptor()],
     httpRoutes: { '/metrics': metricsRoute(metrics, logger) },
   });
   const server = await startServer({ port: config.port, host: config.host, handler, logger });

@@ -13,6 +13,8 @@ describe('loadConfig', () => {
     assert.deepEqual(config.corsOrigins, ['*']);
     assert.equal(config.taskLeaseMs, 30_000);
     assert.equal(config.timerLeaseMs, 30_000);
+    assert.equal(config.metricsPort, undefined);
+    assert.equal(config.tracesExporter, undefined);
     assert.ok(Object.isFrozen(config));
   });
 
@@ -31,6 +33,20 @@ describe('loadConfig', () => {
     assert.equal(config.logLevel, 'debug');
   });
 
+  it('serves metrics on a second port only when METRICS_PORT is above 0', () => {
+    assert.equal(loadConfig({ METRICS_PORT: '9464' }).metricsPort, 9464);
+    assert.equal(loadConfig({ METRICS_PORT: '0' }).metricsPort, undefined);
+  });
+
+  it('turns tracing on from the standard OTEL_* variables only', () => {
+    const endpoint = 'http://127.0.0.1:4318';
+    assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: endpoint }).tracesExporter, 'otlp');
+    assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${endpoint}/v1/traces` }).tracesExporter, 'otlp');
+    assert.equal(loadConfig({ OTEL_TRACES_EXPORTER: 'console' }).tracesExporter, 'console');
+    assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_TRACES_EXPORTER: 'none' }).tracesExporter, undefined);
+    assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_SDK_DISABLED: 'true' }).tracesExporter, undefined);
+  });
+
   it('refuses a bad value with one line naming the variable', () => {
     const cases: [Record<string, string>, RegExp][] = [
       [{ PORT: 'eighty' }, /^PORT must be a whole number from 0 to 65535, got 'eighty'$/],
@@ -40,6 +56,9 @@ describe('loadConfig', () => {
       [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL must be one of debug, info, warn, error/],
       [{ DATABASE_SCHEMA: 'Robert; drop' }, /^DATABASE_SCHEMA must be a lower-case SQL identifier/],
       [{ MAX_REQUEST_BYTES: '10' }, /^MAX_REQUEST_BYTES /],
+      [{ METRICS_PORT: '65536' }, /^METRICS_PORT must be a whole number from 0 to 65535/],
+      [{ OTEL_TRACES_EXPORTER: 'zipkin' }, /^OTEL_TRACES_EXPORTER must be one of otlp, console, none, got 'zipkin'$/],
+      [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, /^OTEL_EXPORTER_OTLP_ENDPOINT must start with http:\/\/ or https:\/\//],
     ];
     for (const [env, message] of cases) {
       assert.throws(() => loadConfig(env), (err: unknown) => err instanceof ConfigError && message.test(err.message) && !err.message.includes('\n'), JSON.stringify(env));

@@ -56,6 +56,13 @@ export interface Config {
   readonly llmModel: string | undefined;
   /** Sent as a bearer token; never logged. */
   readonly llmApiKey: string | undefined;
+  /**
+   * Where traces go, from the standard OpenTelemetry variables: `otlp` when OTEL_TRACES_EXPORTER
+   * is `otlp`, or unset with an OTLP endpoint set (OTEL_EXPORTER_OTLP_ENDPOINT or
+   * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT); `console` when asked for; undefined (tracing off) otherwise,
+   * or when OTEL_SDK_DISABLED=true. The SDK reads the other OTEL_* variables itself.
+   */
+  readonly tracesExporter: 'otlp' | 'console' | undefined;
   /** Per-tool policy overrides from TOOL_POLICIES_FILE (JSON) and TOOL_POLICY_<TOOL>_<FIELD> env. */
   readonly toolPolicies: ToolPolicyOverrides;
 }
@@ -92,6 +99,7 @@ export function loadConfig(env: Env = process.env): Config {
     llmModel: raw(env, 'LLM_MODEL'),
     llmApiKey: raw(env, 'LLM_API_KEY'),
     toolPolicies: toolPolicies(env),
+    tracesExporter: tracesExporter(env),
   });
 }
 
@@ -160,6 +168,17 @@ function allowedHosts(env: Env, name: string): string[] {
     throw new ConfigError(`${name}: ${(error as Error).message}`);
   }
   return hosts;
+}
+
+function tracesExporter(env: Env): 'otlp' | 'console' | undefined {
+  if (raw(env, 'OTEL_SDK_DISABLED')?.toLowerCase() === 'true') return undefined;
+  const chosen = raw(env, 'OTEL_TRACES_EXPORTER');
+  if (chosen === undefined) {
+    const endpoint = url(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', ['http:', 'https:']) ?? url(env, 'OTEL_EXPORTER_OTLP_ENDPOINT', ['http:', 'https:']);
+    return endpoint === undefined ? undefined : 'otlp';
+  }
+  const exporter = oneOf(env, 'OTEL_TRACES_EXPORTER', ['otlp', 'console', 'none'] as const, 'none');
+  return exporter === 'none' ? undefined : exporter;
 }
 
 function toolPolicies(env: Env): ToolPolicyOverrides {

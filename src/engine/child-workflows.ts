@@ -47,7 +47,7 @@ export interface ChildWorkflowsDeps {
 
 /** Engine errors worth a retry (the lease runs out and the task runs again), not a failed task. */
 const TRANSIENT = new Set(['unavailable', 'internal', 'aborted']);
-/** Rows per sweep query: a backlog drains over several polls. */
+/** Rows per scan of a sweep (and children cancelled per cascade): a backlog drains over several polls. */
 const SWEEP_BATCH = 100;
 
 /**
@@ -67,6 +67,9 @@ const SWEEP_BATCH = 100;
 export class ChildWorkflows {
   #timer: NodeJS.Timeout | undefined;
   #sweeping: Promise<void> | undefined;
+  /** Where each scan goes on at the next sweep (null: from the start). */
+  #waitingCursor: ParentLink | null = null;
+  #childCursor: string | null = null;
 
   constructor(private readonly deps: ChildWorkflowsDeps) {}
 
@@ -135,7 +138,10 @@ export class ChildWorkflows {
     await this.#sweeping;
   }
 
-  /** Reports finished children whose parent task still waits, cancels open children of closed tasks. Overlapping calls share one sweep. */
+  /**
+   * One batch of each scan: reports finished children whose parent task still waits, cancels open
+   * children of closed tasks. Overlapping calls share one sweep; a backlog drains over sweeps.
+   */
   sweep(): void {
     if (this.#sweeping) return;
     this.#sweeping = this.#sweep()
@@ -144,8 +150,12 @@ export class ChildWorkflows {
   }
 
   async #sweep(): Promise<void> {
-    for (const child of await this.deps.store.listUnreportedChildren(SWEEP_BATCH)) await this.#report(child);
-    await this.#cancelAll(await this.deps.store.listOrphanedChildren(SWEEP_BATCH));
+    const waiting = await this.deps.store.scanWaitingTasks(this.#waitingCursor, SWEEP_BATCH);
+    for (const child of waiting.finished) await this.#report(child);
+    this.#waitingCursor = waiting.next;
+    const active = await this.deps.store.scanActiveChildren(this.#childCursor, SWEEP_BATCH);
+    await this.#cancelAll(active.orphans);
+    this.#childCursor = active.next;
   }
 
   #report(child: ChildRecord): Promise<void> {
@@ -154,7 +164,7 @@ export class ChildWorkflows {
   }
 
   async #cascade(parent: { workflowId: string; taskIds: string[] }): Promise<void> {
-    await this.#cancelAll(await this.deps.store.listOrphanedChildren(SWEEP_BATCH, parent));
+    await this.#cancelAll(await this.deps.store.listChildrenOfTasks(parent, SWEEP_BATCH));
   }
 
   async #cancelAll(childIds: string[]): Promise<void> {

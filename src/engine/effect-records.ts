@@ -41,6 +41,7 @@ export function effectRecords(
     attempts: taskOwner === null ? 0 : 1,
     leaseOwner: taskOwner,
     leaseUntil,
+    createdAt: now,
   }));
   return {
     armedTimers,

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
+import type { EngineObserver } from './ports/engine-observer.js';
+import { noopEngineObserver } from './ports/engine-observer.js';
 
 /** The logging the engine needs; telemetry's Logger satisfies it. */
 export interface EngineLogger {
@@ -51,6 +53,8 @@ export interface WorkflowEngineOptions {
    * crash tests (`FAULT_KILL_AFTER_COMMIT`); it must not throw. Default: nothing.
    */
   afterCommit?: () => void;
+  /** Told about transitions, starts, ends, timers, tasks and conflicts; runs spans. Default: nothing. */
+  observer?: EngineObserver;
 }
 
 export type ResolvedEngineOptions = Required<Omit<WorkflowEngineOptions, 'limits'>> & { limits: EngineLimits };
@@ -75,5 +79,6 @@ export function resolveEngineOptions(options: WorkflowEngineOptions = {}): Resol
     fleetWatchMarginMs: options.fleetWatchMarginMs ?? 5_000,
     cacheSize: options.cacheSize ?? 10_000,
     afterCommit: options.afterCommit ?? (() => {}),
+    observer: options.observer ?? noopEngineObserver,
   };
 }

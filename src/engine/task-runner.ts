@@ -117,6 +117,8 @@ export class TaskRunner {
     const controller = new AbortController();
     const entry: Running = { task, controller, done: Promise.resolve() };
     this.#running.set(key, entry);
+    const committedAt = task.createdAt?.getTime();
+    this.options.observer.taskStarted({ tool: task.src, scheduleToStartSeconds: committedAt === undefined ? undefined : Math.max(0, this.options.clock.now().getTime() - committedAt) / 1000 });
     entry.done = this.#execute(task, controller.signal).finally(() => {
       this.#running.delete(key);
       // A slot is free: pick up waiting work without waiting for the next poll.
@@ -147,12 +149,10 @@ export class TaskRunner {
         .catch((error: unknown) => this.logger.warn('could not write a tool call journal row', { workflowId: task.workflowId, taskId: task.taskId, error }));
     };
     try {
-      const output = await this.tools.invoke(task.src, task.input, {
-        signal,
-        idempotencyKey: `${task.workflowId}:${task.taskId}`,
-        attempt: task.attempts,
-        onAttempt,
-      });
+      const context = { signal, idempotencyKey: `${task.workflowId}:${task.taskId}`, attempt: task.attempts, onAttempt };
+      const output = await this.options.observer.span('orchestrator.tool_call', { 'orchestrator.tool': task.src, 'orchestrator.task.claim': task.attempts }, () =>
+        this.tools.invoke(task.src, task.input, context),
+      );
       outcome = this.#checkOutput(output ?? null);
     } catch (error) {
       outcome = { ok: false, error: errorJson(error) };

@@ -4,6 +4,7 @@ import type { InstanceCache } from './instance-cache.js';
 import type { KeyedQueue } from './keyed-queue.js';
 import type { MachineRegistry } from './machine-registry.js';
 import type { CommitOutcome, HistoryRecord, WorkflowRecord, WorkflowStore } from './ports/workflow-store.js';
+import { outcomeOfStatus } from './ports/engine-observer.js';
 import { buildTransition } from './transition-builder.js';
 import type { BuiltTransition, TransitionRequest } from './transition-builder.js';
 import type { WorkflowInstance } from './workflow-instance.js';
@@ -39,7 +40,18 @@ export class TransitionApplier {
   ) {}
 
   apply(request: TransitionRequest): Promise<ApplyResult> {
-    return this.queue.run(request.workflowId, () => this.#apply(request));
+    const accepted = performance.now();
+    return this.queue.run(request.workflowId, () => this.#apply(request)).then((result) => {
+      if (result.kind === 'applied') this.#observe(request, result.built.next, accepted);
+      return result;
+    });
+  }
+
+  #observe(request: TransitionRequest, next: WorkflowRecord, accepted: number): void {
+    const { observer } = this.options;
+    observer.transitionCommitted({ machine: next.machineId, source: request.source, seconds: (performance.now() - accepted) / 1000 });
+    const outcome = outcomeOfStatus(next.status);
+    if (outcome) observer.workflowFinished({ machine: next.machineId, outcome });
   }
 
   async #apply(request: TransitionRequest): Promise<ApplyResult> {
@@ -63,6 +75,7 @@ export class TransitionApplier {
     }
     const outcome = await this.store.commitTransition(built.commit);
     if (outcome.kind !== 'conflict') return this.#settle(request, built, outcome);
+    this.options.observer.conflict();
     this.cache.delete(id);
     for (let attempt = 1; attempt <= LOCKED_ATTEMPTS; attempt++) {
       let lockedBuild: BuiltTransition | undefined;

@@ -250,7 +250,13 @@ export class WorkflowEngine {
     this.#deps.logger.info('workflow engine stopped', { instanceId: this.instanceId });
   }
 
-  async #apply(request: TransitionRequest): Promise<ApplyResult> {
+  /** One traced transition: applying the input, then announcing it and starting its effects. */
+  #apply(request: TransitionRequest): Promise<ApplyResult> {
+    const attributes = { 'orchestrator.workflow_id': request.workflowId, 'orchestrator.source': request.source, 'orchestrator.event_type': request.event.type };
+    return this.#options.observer.span('orchestrator.transition', attributes, () => this.#applyNow(request));
+  }
+
+  async #applyNow(request: TransitionRequest): Promise<ApplyResult> {
     const result = await this.#applier.apply(request);
     if (result.kind === 'applied') {
       const { built, cancelledTasks } = result;

@@ -11,6 +11,7 @@ import { initialStep, statePaths } from './machine-runtime.js';
 import type { NewWorkflow, ParentLink, TaskRecord, TimerRecord, WorkflowRecord, WorkflowStore } from './ports/workflow-store.js';
 import { checkId, checkJsonObject, checkKey, checkPositiveInt } from './request-checks.js';
 import type { InstanceCache } from './instance-cache.js';
+import { outcomeOfStatus, type EngineObserver } from './ports/engine-observer.js';
 
 /** A start: the latest machine version unless one is named; a random id unless one is given. */
 export interface StartRequest {
@@ -40,6 +41,7 @@ export async function startWorkflow(
   req: StartRequest,
 ): Promise<StartResult> {
   const { options } = deps;
+  const accepted = performance.now();
   if (req.machineVersion !== undefined && req.machineVersion !== 0) checkPositiveInt('machine_version', req.machineVersion);
   const machine = deps.registry.get(req.machineId, req.machineVersion || undefined);
   checkJsonObject('input', req.input, options.limits.maxInputBytes);
@@ -105,5 +107,15 @@ export async function startWorkflow(
   const { effects: _effects, statePaths: _paths, at: _at, ...rest } = workflow;
   const record: WorkflowRecord = { ...rest, version: 1, createdAt: now, updatedAt: now, timers: armedTimers, tasks: createdTasks };
   deps.cache.set(id, { record, machine, snapshot: step.snapshot });
+  observeStart(options.observer, record, accepted);
   return { kind: 'created', record, snapshot: step.snapshot, createdTasks, armedTimers };
+}
+
+function observeStart(observer: EngineObserver, record: WorkflowRecord, accepted: number): void {
+  const machine = record.machineId;
+  observer.workflowStarted({ machine });
+  observer.transitionCommitted({ machine, source: 'start', seconds: (performance.now() - accepted) / 1000 });
+  // A machine can be final in its initial state.
+  const outcome = outcomeOfStatus(record.status);
+  if (outcome) observer.workflowFinished({ machine, outcome });
 }

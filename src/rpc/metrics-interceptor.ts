@@ -1,6 +1,7 @@
 import { Code, type Interceptor } from '@connectrpc/connect';
 import type { Metrics } from '../telemetry/metrics.js';
-import { codeLabel, codeOf, httpStatusLabel, rpcCall, type RpcCall } from './rpc-call.js';
+import { codeLabel, httpStatusLabel, rpcCall, type RpcCall } from './rpc-call.js';
+import { observeCall } from './observe-call.js';
 
 /** The seed's `service` label on the http_* metrics names this service, not the RPC service. */
 const SERVICE = 'orchestrator';
@@ -22,18 +23,7 @@ export function metricsInterceptor(metrics: Metrics): Interceptor {
       metrics.rpcInFlight.dec({ service: call.service, method: call.method });
       if (watch) metrics.watchStreams.dec();
     };
-    let res;
-    try {
-      res = await next(req);
-    } catch (error) {
-      end(codeOf(error));
-      throw error;
-    }
-    if (!res.stream) {
-      end(undefined);
-      return res;
-    }
-    return { ...res, message: observeStream(res.message, end) };
+    return observeCall(next, req, end);
   };
 }
 
@@ -44,44 +34,4 @@ function record(metrics: Metrics, call: RpcCall, code: Code | undefined, seconds
   if (seconds === undefined) return;
   metrics.rpcDuration.observe(call, seconds);
   metrics.httpDuration.observe({ service: SERVICE, method: call.method, status }, seconds);
-}
-
-/**
- * Passes a server stream through and calls `end` once, however it ends: completed (ok), failed
- * (its code), or closed by the consumer (`canceled`), also when closed before the first message,
- * which a generator's `finally` would not see.
- */
-function observeStream<T>(messages: AsyncIterable<T>, end: (code: Code | undefined) => void): AsyncIterable<T> {
-  let ended = false;
-  const finish = (code: Code | undefined) => {
-    if (ended) return;
-    ended = true;
-    end(code);
-  };
-  return {
-    [Symbol.asyncIterator](): AsyncIterator<T> {
-      const inner = messages[Symbol.asyncIterator]();
-      return {
-        async next() {
-          try {
-            const result = await inner.next();
-            if (result.done) finish(undefined);
-            return result;
-          } catch (error) {
-            finish(codeOf(error));
-            throw error;
-          }
-        },
-        async return(value?: unknown) {
-          finish(Code.Canceled);
-          return (await inner.return?.(value)) ?? { done: true, value: undefined };
-        },
-        async throw(error?: unknown) {
-          finish(codeOf(error));
-          if (inner.throw) return inner.throw(error);
-          throw error;
-        },
-      };
-    },
-  };
 }

@@ -5,6 +5,7 @@ import type {
   ChildRecord,
   CommitOutcome,
   HistoryRecord,
+  ParentLink,
   NewWorkflow,
   TaskRecord,
   TimerRecord,
@@ -14,7 +15,7 @@ import type {
   WorkflowRecord,
   WorkflowStore,
 } from '../engine/ports/workflow-store.js';
-import { listOrphanedChildren, listUnreportedChildren, parkTask } from './child-workflow-sql.js';
+import { listChildrenOfTasks, parkTask, scanActiveChildren, scanWaitingTasks } from './child-workflow-sql.js';
 import { CommitBatcher } from './commit-batcher.js';
 import type { MemberResult } from './commit-batcher.js';
 import type { StoreSchema } from './schema.js';
@@ -210,7 +211,7 @@ export class PostgresWorkflowStore implements WorkflowStore {
             where status = 'pending' or (status = 'running' and lease_until < ${now})
             order by created_at limit ${limit} for update skip locked) c
       where k.workflow_id = c.workflow_id and k.task_id = c.task_id
-      returning k.workflow_id, k.task_id, k.actor_id, k.src, k.input, k.status, k.attempts, k.lease_owner, k.lease_until`.execute(this.db);
+      returning k.workflow_id, k.task_id, k.actor_id, k.src, k.input, k.status, k.attempts, k.lease_owner, k.lease_until, k.created_at`.execute(this.db);
     return rows.map(toTaskRecord);
   }
 
@@ -261,12 +262,16 @@ export class PostgresWorkflowStore implements WorkflowStore {
     return parkTask(this.db, workflowId, taskId, owner, at);
   }
 
-  listUnreportedChildren(limit: number): Promise<ChildRecord[]> {
-    return listUnreportedChildren(this.db, limit);
+  scanWaitingTasks(after: ParentLink | null, limit: number): Promise<{ finished: ChildRecord[]; next: ParentLink | null }> {
+    return scanWaitingTasks(this.db, after, limit);
   }
 
-  listOrphanedChildren(limit: number, parent?: { workflowId: string; taskIds: string[] }): Promise<string[]> {
-    return listOrphanedChildren(this.db, limit, parent);
+  scanActiveChildren(after: string | null, limit: number): Promise<{ orphans: string[]; next: string | null }> {
+    return scanActiveChildren(this.db, after, limit);
+  }
+
+  listChildrenOfTasks(parent: { workflowId: string; taskIds: string[] }, limit: number): Promise<string[]> {
+    return listChildrenOfTasks(this.db, parent, limit);
   }
 
   async liveMachineVersions(): Promise<{ machineId: string; machineVersion: number; machineHash: string }[]> {

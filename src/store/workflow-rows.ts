@@ -121,6 +121,7 @@ export interface TaskRow {
   attempts: number;
   lease_owner: string | null;
   lease_until: Date | null;
+  created_at?: Date;
 }
 
 export function toTaskRecord(row: TaskRow): TaskRecord {
@@ -134,5 +135,6 @@ export function toTaskRecord(row: TaskRow): TaskRecord {
     attempts: row.attempts,
     leaseOwner: row.lease_owner,
     leaseUntil: row.lease_until,
+    ...(row.created_at ? { createdAt: row.created_at } : {}),
   };
 }

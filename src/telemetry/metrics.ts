@@ -33,6 +33,7 @@ export class Metrics {
   readonly registry = new Registry();
   /** Set by the composition root once the parts exist; read at every scrape. */
   readonly sources: MetricSources = {};
+  #machines: readonly string[] = [];
   readonly #backlog = new BacklogReader(() => this.sources.backlog, () => this.storeErrors.inc({ operation: 'backlog' }));
 
   // RPC (the Connect interceptor in rpc/metrics-interceptor.ts).
@@ -51,6 +52,8 @@ export class Metrics {
     const backlog = await this.#backlog.read();
     if (!backlog) return;
     g.reset();
+    // Loaded machines with no active instance read 0, not "no data".
+    for (const machine of this.#machines) g.set({ machine }, 0);
     for (const { machine, count } of backlog.runningByMachine) g.set({ machine }, count);
   });
   readonly transitions = this.#counter('orchestrator_transitions_total', 'Transitions committed, by what caused them', ['machine', 'source']);
@@ -112,6 +115,7 @@ export class Metrics {
 
   /** Series at zero for the label values known up front, so queries see them before the first event. */
   initialise(known: { machines: readonly string[]; tools: readonly string[] }): void {
+    this.#machines = [...known.machines];
     for (const machine of known.machines) {
       this.workflowsStarted.inc({ machine }, 0);
       for (const outcome of WORKFLOW_OUTCOMES) this.workflowsFinished.inc({ machine, outcome }, 0);

@@ -93,6 +93,32 @@ describe('child workflows (workflow.start)', () => {
     assert.equal((failed.context.error as { kind: string }).kind, 'invalid_input');
   });
 
+  it('scans waiting tasks and active children a batch at a time, finding finished and orphaned children', async () => {
+    const a = await startParent('scan-a');
+    const b = await startParent('scan-b');
+    await h.engine.stop();
+    // A finished child of a waiting task, and an active child of a closed task: as a crash leaves them.
+    await h.db.db.updateTable('workflows').set({ status: 'done' }).where('id', '=', a.childId).execute();
+    await h.db.db.updateTable('workflow_tasks').set({ status: 'cancelled' }).where('workflow_id', '=', 'scan-b').execute();
+    const finished: string[] = [];
+    let waitingAfter = null;
+    for (let batches = 0; batches < 100; batches++) {
+      const page = await h.store.scanWaitingTasks(waitingAfter, 1);
+      finished.push(...page.finished.map((c) => `${c.parent.workflowId}/${c.parent.taskId}->${c.id}`));
+      if (!(waitingAfter = page.next)) break;
+    }
+    assert.deepEqual(finished, [`scan-a/child@1->${a.childId}`]);
+    const orphans: string[] = [];
+    let childAfter = null;
+    for (let batches = 0; batches < 100; batches++) {
+      const page = await h.store.scanActiveChildren(childAfter, 1);
+      orphans.push(...page.orphans);
+      if (!(childAfter = page.next)) break;
+    }
+    assert.deepEqual(orphans, [b.childId]);
+    await h.engine.start();
+  });
+
   /**
    * Finishes the child of `parentId` while the parent task is `running` under a dead engine's
    * expired lease (the state a crash leaves before the task is parked): the report right after

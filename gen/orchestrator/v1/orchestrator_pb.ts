@@ -306,7 +306,8 @@ export type Task = Message<"orchestrator.v1.Task"> & {
   src: string;
 
   /**
-   * pending, running, done, failed, cancelled.
+   * pending, running, waiting (for a child workflow started by workflow.start),
+   * done, failed, cancelled.
    *
    * @generated from field: string status = 4;
    */

@@ -59,6 +59,8 @@ export interface TaskRecord {
   attempts: number;
   leaseOwner: string | null;
   leaseUntil: Date | null;
+  /** When the task was committed (for schedule-to-start); absent where the row was not read with it. */
+  createdAt?: Date;
 }
 
 export interface HistoryRecord {
@@ -247,13 +249,18 @@ export interface WorkflowStore {
    * poll claims it again. False when the task is no longer running under that lease.
    */
   parkTask(workflowId: string, taskId: string, owner: string, at: Date): Promise<boolean>;
-  /** Finished children whose parent task still waits for them: reports lost to a crash. */
-  listUnreportedChildren(limit: number): Promise<ChildRecord[]>;
   /**
-   * Active children whose parent task is no longer open (cancelled, or the parent ended):
-   * cascades lost to a crash. With `parent`, only the children of those of its tasks.
+   * The next `limit` waiting tasks after `after` in key order, and which of them have a finished
+   * child (a report lost to a crash). `next` continues the scan; null after the last task.
    */
-  listOrphanedChildren(limit: number, parent?: { workflowId: string; taskIds: string[] }): Promise<string[]>;
+  scanWaitingTasks(after: ParentLink | null, limit: number): Promise<{ finished: ChildRecord[]; next: ParentLink | null }>;
+  /**
+   * The next `limit` active children after the id `after`, and which of them have a parent task
+   * that is no longer open (a cascade lost to a crash). `next` is null after the last one.
+   */
+  scanActiveChildren(after: string | null, limit: number): Promise<{ orphans: string[]; next: string | null }>;
+  /** Active children of these tasks of `parent` (just closed by its transition), at most `limit`. */
+  listChildrenOfTasks(parent: { workflowId: string; taskIds: string[] }, limit: number): Promise<string[]>;
   /** Distinct (machine id, version, hash) of active instances, for the start-up check. */
   liveMachineVersions(): Promise<{ machineId: string; machineVersion: number; machineHash: string }[]>;
 }

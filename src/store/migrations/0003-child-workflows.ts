@@ -9,13 +9,13 @@ import type { Kysely, Migration } from 'kysely';
  *   runs for days holds no tool slot; leaving the state cancels it like any open task;
  * - the call journal gets `refused` for calls a policy turned away before the adapter ran
  *   (circuit_open, bulkhead_full).
- * The partial indexes keep the engine's sweep (finished children of waiting tasks, open children
- * of closed tasks) to the few rows that matter.
+ * The partial indexes let the engine's sweep walk waiting tasks and active children in key order,
+ * a batch at a time, and find a task's children.
  */
 const statements = [
   `alter table workflows add column parent_workflow_id text, add column parent_task_id text`,
   `create index workflows_parent_idx on workflows (parent_workflow_id, parent_task_id) where parent_workflow_id is not null`,
-  `create index workflows_active_children_idx on workflows (parent_workflow_id, parent_task_id) where parent_workflow_id is not null and status = 'active'`,
+  `create index workflows_active_children_idx on workflows (id) where parent_workflow_id is not null and status = 'active'`,
   `alter table workflow_tasks drop constraint workflow_tasks_status_check`,
   `alter table workflow_tasks add constraint workflow_tasks_status_check check (status in ('pending', 'running', 'waiting', 'done', 'failed', 'cancelled'))`,
   `create index workflow_tasks_waiting_idx on workflow_tasks (workflow_id, task_id) where status = 'waiting'`,

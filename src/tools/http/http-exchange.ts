@@ -1,3 +1,4 @@
+import { context, propagation } from '@opentelemetry/api';
 import { ToolError } from '../tool-error.js';
 import { parseRetryAfter } from './retry-after.js';
 
@@ -22,6 +23,13 @@ export interface HttpExchangeResponse {
   text: string;
 }
 
+/** The headers plus the active trace context; the caller's own trace headers win. */
+function withTraceContext(headers: Record<string, string>): Record<string, string> {
+  const trace: Record<string, string> = {};
+  propagation.inject(context.active(), trace);
+  return { ...trace, ...headers };
+}
+
 /** Statuses worth another attempt: overload, rate limit, gateway trouble. */
 export function isRetryableStatus(status: number): boolean {
   return status === 408 || status === 429 || status >= 500;
@@ -34,13 +42,15 @@ export function isRetryableStatus(status: number): boolean {
  * the status is not expected: retryable for 408, 429 and 5xx (with `retryAfterMs` from
  * `Retry-After`), terminal for the rest; `invalid_response` for a body over the limit.
  * When `signal` aborts it rethrows the abort, so the policy reports timeout or cancellation.
+ * The active trace context goes along as `traceparent`/`tracestate` (when tracing is on) unless
+ * the request names those headers itself.
  */
 export async function httpExchange(request: HttpExchangeRequest): Promise<HttpExchangeResponse> {
   let response: Response;
   try {
     response = await fetch(request.url, {
       method: request.method,
-      headers: request.headers,
+      headers: withTraceContext(request.headers),
       ...(request.body === undefined ? {} : { body: request.body }),
       redirect: 'manual',
       signal: request.signal,

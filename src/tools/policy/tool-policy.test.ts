@@ -27,6 +27,8 @@ describe('ToolPolicy against a faulty HTTP server', () => {
     assert.equal(server.countFor('wf-a:t-1'), 4);
     const retries = h.events.filter((e) => e.type === 'retry');
     assert.equal(retries.length, 3);
+    // One `call` event for the whole call, however many attempts it took.
+    assert.deepEqual(h.events.filter((e) => e.type === 'call').map((e) => e.type === 'call' && [e.ok, e.errorKind, e.seconds > 0]), [[false, 'http', true]]);
     retries.forEach((r, i) => {
       // Equal jitter: the n-th delay d = 40 * 2^n lies in [d/2, d].
       const d = 40 * 2 ** i;
@@ -148,6 +150,8 @@ describe('ToolPolicy against a faulty HTTP server', () => {
     assert.equal(h.events.filter((e) => e.type === 'bulkhead_rejected').length, 1);
     const refusal = h.events.find((e) => e.type === 'attempt' && e.idempotencyKey === 'wf-f:3');
     assert.deepEqual(refusal && refusal.type === 'attempt' && [refusal.attempt, refusal.refused, refusal.errorKind], [1, true, 'bulkhead_full']);
+    const outcomes = h.events.filter((e) => e.type === 'call').map((e) => e.type === 'call' && (e.ok ? 'ok' : e.errorKind));
+    assert.deepEqual(outcomes.sort(), ['bulkhead_full', 'ok', 'ok', 'ok']);
   });
 
   it('refuses at once with maxQueue 0', async () => {

@@ -1,0 +1,36 @@
+import type { EngineObserver, ObserverAttributes } from '../engine/ports/engine-observer.js';
+import type { Metrics } from './metrics.js';
+import { inSpan } from './tracing.js';
+
+/**
+ * The engine's observer: counts and times into `metrics` (labels: machine, source, tool and
+ * outcome only) and runs engine spans with OpenTelemetry. A span's failure status is set for
+ * rejections only; refusals the engine turns into results are not errors here.
+ */
+export function engineTelemetry(metrics: Metrics): EngineObserver {
+  return {
+    transitionCommitted({ machine, source, seconds }) {
+      metrics.transitions.inc({ machine, source });
+      metrics.transitionDuration.observe({ source }, seconds);
+    },
+    workflowStarted({ machine }) {
+      metrics.workflowsStarted.inc({ machine });
+    },
+    workflowFinished({ machine, outcome }) {
+      metrics.workflowsFinished.inc({ machine, outcome });
+    },
+    timerFired({ lagSeconds }) {
+      metrics.timersFired.inc();
+      metrics.timerLag.observe(lagSeconds);
+    },
+    taskStarted({ tool, scheduleToStartSeconds }) {
+      if (scheduleToStartSeconds !== undefined) metrics.taskScheduleToStart.observe({ tool }, scheduleToStartSeconds);
+    },
+    conflict() {
+      metrics.transitionConflicts.inc();
+    },
+    span<T>(name: string, attributes: ObserverAttributes, work: () => Promise<T>): Promise<T> {
+      return inSpan(name, { attributes }, () => work());
+    },
+  };
+}
