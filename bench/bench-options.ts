@@ -4,9 +4,12 @@ import type { Protocol } from './bench-clients.js';
 export const PARTS = ['ceiling', 'rpc', 'engine', 'timers', 'storage'] as const;
 export type Part = (typeof PARTS)[number];
 
-/** RPC clients of the `rpc` part: connect-node per protocol, plus a raw node:http JSON client. */
-export type RpcClientKind = Protocol | 'connect-json-raw';
-export const RPC_CLIENTS: readonly RpcClientKind[] = ['connect-json', 'connect-json-raw', 'grpc', 'grpc-web'];
+/**
+ * RPC clients of the `rpc` part: connect-node per protocol, a raw node:http JSON client, and the
+ * external load generators wrk (Connect JSON, HTTP/1.1) and h2load (gRPC, h2) when installed.
+ */
+export type RpcClientKind = Protocol | 'connect-json-raw' | 'connect-json-wrk' | 'grpc-h2load';
+export const RPC_CLIENTS: readonly RpcClientKind[] = ['connect-json-wrk', 'grpc-h2load', 'connect-json', 'connect-json-raw', 'grpc', 'grpc-web'];
 
 /** Every knob of a benchmark run; `parseBenchArgs` fills the defaults (a full run, ~10 min on 2 cores). */
 export interface BenchOptions {

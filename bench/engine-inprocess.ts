@@ -44,14 +44,14 @@ const engine = createWorkflowEngine({ store, bus, machines: benchMachines, tools
 await engine.start();
 try {
   const ids: string[] = [];
-  await runClosedLoop({
+  const starts = await runClosedLoop({
     total: workflows,
     concurrency: 16,
     op: async () => {
       ids.push((await engine.startWorkflow({ machineId: 'bench-counter', input: {} })).id);
     },
   });
-  process.stderr.write(`started ${ids.length} workflows on ${db.kind}; load ${loadAverage()}\n`);
+  process.stdout.write(JSON.stringify({ started: ids.length, on: db.kind, perSec: starts.perSec, load: loadAverage() }) + '\n');
   for (let round = 0; round < Number(values.rounds); round++) {
     for (const concurrency of levels) {
       const owned = ownedKeys(ids.length, concurrency);
