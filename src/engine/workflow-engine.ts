@@ -246,6 +246,8 @@ export class WorkflowEngine {
     await this.#children.stop();
     await this.#timers.stop();
     await this.#runner.stop();
+    // Its running tasks went back to pending: the other replicas take them now, not at their next poll.
+    this.#work.tasksReleased();
     await this.#queue.idle();
     this.#deps.logger.info('workflow engine stopped', { instanceId: this.instanceId });
   }
