@@ -252,7 +252,8 @@ export class WorkflowEngine {
     for (const task of cancelled) if (task.leaseOwner === this.instanceId) this.#runner.abort(record.id, task.taskId);
     for (const task of created) if (task.leaseOwner === this.instanceId) this.#runner.run(task);
     const earliest = armed.reduce<Date | undefined>((min, t) => (!min || t.dueAt < min ? t.dueAt : min), undefined);
-    if (earliest) this.#timers.notify(earliest);
+    // The wake-up fires other workflows' timers too: schedule it outside this transition's trace.
+    if (earliest) this.#options.observer.untraced(() => this.#timers.notify(earliest));
   }
 
   async #reportTask(task: TaskRecord, outcome: TaskOutcome): Promise<void> {
