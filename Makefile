@@ -7,7 +7,7 @@ TEST_FILES = $(shell find src machines tests -name '*.test.ts' 2>/dev/null | sor
 BASELINE := proto/baseline.binpb
 
 .PHONY: help dev run test test-unit typecheck generate check-generated buf-lint buf-breaking \
-        buf-baseline clean-generated generate-clients bench
+        buf-baseline clean-generated generate-clients bench dev-monitoring
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -56,3 +56,8 @@ generate-clients: generate ## also Go into gen/go and Python into gen/python (De
 
 bench: ## benchmarks (print numbers; not part of make test); pass options as BENCH_ARGS="--only engine --runs 3"
 	$(NODE) bench/run.ts $(BENCH_ARGS)
+
+dev-monitoring: ## local Prometheus on 127.0.0.1:9090 scraping `make run` (PORT, 8002) with observability/alerts.yaml; no Grafana here (see README "Observability")
+	@echo "Grafana is not installable on this machine (no Debian package): import observability/dashboards/orchestrator.json"
+	@echo "into a Grafana that can reach this Prometheus (README, section Observability). Prometheus UI: http://$${PROMETHEUS_LISTEN:-127.0.0.1:9090}"
+	observability/local/run-prometheus.sh

@@ -1,4 +1,3 @@
-import type { TransitionMessage } from '../engine/ports/event-bus.js';
 import { describeError, type BusLogger } from './bus-logger.js';
 
 /**
@@ -7,17 +6,9 @@ import { describeError, type BusLogger } from './bus-logger.js';
  * crash the process with an unhandled rejection, nor (for Redis) reach the
  * client's reply parser, which would reset the connection.
  */
-export function deliverSafely(
-  onMessage: (message: TransitionMessage) => void,
-  message: TransitionMessage,
-  logger: BusLogger,
-): void {
-  const report = (error: unknown) =>
-    logger.warn('event bus subscriber failed', {
-      workflowId: message.workflowId,
-      version: message.version,
-      error: describeError(error),
-    });
+export function deliverSafely<T>(onMessage: (message: T) => void, message: T, logger: BusLogger): void {
+  const { workflowId, version, kind } = message as { workflowId?: unknown; version?: unknown; kind?: unknown };
+  const report = (error: unknown) => logger.warn('event bus subscriber failed', { workflowId, version, kind, error: describeError(error) });
   try {
     // Typed as void, but an async function is assignable to it.
     const result: unknown = onMessage(message);

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { TransitionMessage } from '../engine/ports/event-bus.js';
+import type { TransitionMessage, WorkMessage } from '../engine/ports/event-bus.js';
 import { EventBusClosedError } from './event-bus-errors.js';
 import { InMemoryEventBus } from './in-memory-event-bus.js';
+import { MAX_ENTRY_MESSAGE_BYTES } from './transition-codec.js';
 import { CapturingLogger } from './test-support/capturing-logger.js';
 import { transition } from './test-support/messages.js';
 import { Inbox, waitUntil } from './test-support/wait.js';
@@ -140,5 +141,36 @@ describe('InMemoryEventBus', () => {
     assert.equal(inbox.items.length, 0, 'nothing is delivered after close');
     assert.deepEqual(bus.status(), { ok: true, message: '' });
     stop();
+  });
+
+  it('carries a history entry while the message is small, and drops it from a bigger one', async () => {
+    const bus = new InMemoryEventBus();
+    const all = new Inbox<TransitionMessage>();
+    await bus.subscribeAll(all.push);
+    const entry = { event: { type: 'test.event', n: 1 }, eventId: 'e1', fromState: 'a', context: { small: true } };
+    await bus.publish(transition('wf', 2, { entry, previousAt: new Date(0).toISOString() }));
+    await bus.publish(transition('wf', 3, { entry: { ...entry, context: { big: 'x'.repeat(MAX_ENTRY_MESSAGE_BYTES) } } }));
+    const [small, big] = await all.waitFor(2);
+    assert.deepEqual(small!.entry, entry);
+    assert.equal(small!.previousAt, new Date(0).toISOString());
+    assert.equal(big!.entry, undefined);
+    assert.equal(big!.version, 3);
+  });
+
+  it('delivers work announcements on their own channel, not to transition subscribers', async () => {
+    const bus = new InMemoryEventBus();
+    const work = new Inbox<WorkMessage>();
+    const all = new Inbox<TransitionMessage>();
+    await bus.subscribeAll(all.push);
+    const stop = await bus.subscribeWork(work.push);
+    const messages: WorkMessage[] = [{ kind: 'task', from: 'a' }, { kind: 'timer', from: 'a', dueAt: new Date(5).toISOString() }];
+    for (const message of messages) await bus.publishWork(message);
+    assert.deepEqual(await work.waitFor(2), messages);
+    await stop();
+    await bus.publishWork({ kind: 'task', from: 'b' });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(work.items.length, 2);
+    assert.equal(all.items.length, 0);
+    await assert.rejects(bus.publishWork({ kind: 'timer', from: 'a', dueAt: 'never' } as WorkMessage), TypeError);
   });
 });

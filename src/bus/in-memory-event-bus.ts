@@ -1,8 +1,8 @@
-import type { BusStatus, EventBus, TransitionMessage, Unsubscribe } from '../engine/ports/event-bus.js';
+import type { BusStatus, EventBus, TransitionMessage, Unsubscribe, WorkMessage } from '../engine/ports/event-bus.js';
 import { silentBusLogger, type BusLogger } from './bus-logger.js';
 import { deliverSafely } from './deliver-safely.js';
 import { EventBusClosedError } from './event-bus-errors.js';
-import { roundTripTransition } from './transition-codec.js';
+import { decodeWork, encodeWork, roundTripTransition } from './transition-codec.js';
 
 export interface InMemoryEventBusOptions {
   /** Where failing subscribers are reported; silent by default. */
@@ -10,8 +10,8 @@ export interface InMemoryEventBusOptions {
 }
 
 /** One subscribe() call; `active` is cleared by its unsubscribe. */
-interface Subscription {
-  readonly onMessage: (message: TransitionMessage) => void;
+interface Subscription<T = TransitionMessage> {
+  readonly onMessage: (message: T) => void;
   active: boolean;
 }
 
@@ -39,6 +39,7 @@ export class InMemoryEventBus implements EventBus {
   readonly #logger: BusLogger;
   readonly #byWorkflow = new Map<string, Set<Subscription>>();
   readonly #firehose = new Set<Subscription>();
+  readonly #work = new Set<Subscription<WorkMessage>>();
   #closed = false;
   #dropped = 0;
 
@@ -53,12 +54,34 @@ export class InMemoryEventBus implements EventBus {
     }
     const copy = roundTripTransition(message);
     // Snapshot the recipients now: a subscription made after publish() does not get this message.
-    const recipients = [...(this.#byWorkflow.get(message.workflowId) ?? []), ...this.#firehose];
+    this.#deliver([...(this.#byWorkflow.get(message.workflowId) ?? []), ...this.#firehose], copy);
+  }
+
+  async publishWork(message: WorkMessage): Promise<void> {
+    if (this.#closed) {
+      this.#dropped++;
+      return;
+    }
+    this.#deliver([...this.#work], decodeWork(encodeWork(message))!);
+  }
+
+  async subscribeWork(onMessage: (message: WorkMessage) => void): Promise<Unsubscribe> {
+    return this.#removal(this.#work, this.#add(this.#work, onMessage));
+  }
+
+  #deliver<T>(recipients: Subscription<T>[], message: T): void {
     for (const subscription of recipients) {
       queueMicrotask(() => {
-        if (subscription.active) deliverSafely(subscription.onMessage, copy, this.#logger);
+        if (subscription.active) deliverSafely(subscription.onMessage, message, this.#logger);
       });
     }
+  }
+
+  #removal<T>(set: Set<Subscription<T>>, subscription: Subscription<T>): Unsubscribe {
+    return async () => {
+      subscription.active = false;
+      set.delete(subscription);
+    };
   }
 
   async subscribe(workflowId: string, onMessage: (message: TransitionMessage) => void): Promise<Unsubscribe> {
@@ -77,11 +100,7 @@ export class InMemoryEventBus implements EventBus {
   }
 
   async subscribeAll(onMessage: (message: TransitionMessage) => void): Promise<Unsubscribe> {
-    const subscription = this.#add(this.#firehose, onMessage);
-    return async () => {
-      subscription.active = false;
-      this.#firehose.delete(subscription);
-    };
+    return this.#removal(this.#firehose, this.#add(this.#firehose, onMessage));
   }
 
   status(): BusStatus {
@@ -95,7 +114,7 @@ export class InMemoryEventBus implements EventBus {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const set of [...this.#byWorkflow.values(), this.#firehose]) {
+    for (const set of [...this.#byWorkflow.values(), this.#firehose, this.#work] as Set<{ active: boolean }>[]) {
       for (const subscription of set) subscription.active = false;
       set.clear();
     }
@@ -112,9 +131,9 @@ export class InMemoryEventBus implements EventBus {
     return this.#byWorkflow.size;
   }
 
-  #add(set: Set<Subscription>, onMessage: (message: TransitionMessage) => void): Subscription {
+  #add<T>(set: Set<Subscription<T>>, onMessage: (message: T) => void): Subscription<T> {
     if (this.#closed) throw new EventBusClosedError();
-    const subscription: Subscription = { onMessage, active: true };
+    const subscription: Subscription<T> = { onMessage, active: true };
     set.add(subscription);
     return subscription;
   }

@@ -4,6 +4,7 @@ import type { TransitionMessage } from '../engine/ports/event-bus.js';
 import { silentBusLogger } from './bus-logger.js';
 import { RedisChannelSubscriptions, type PubSubConnection, type RawListener } from './redis-channel-subscriptions.js';
 import { transition } from './test-support/messages.js';
+import { decodeTransition } from './transition-codec.js';
 
 /**
  * A connection whose commands the test settles by hand, to reach the states a
@@ -50,8 +51,8 @@ describe('RedisChannelSubscriptions', () => {
   it('issues one SUBSCRIBE for many listeners and one UNSUBSCRIBE after the last', async () => {
     const connection = new ScriptedConnection();
     const subscriptions = new RedisChannelSubscriptions(connection, silentBusLogger);
-    const first = subscriptions.add('c', () => {});
-    const second = subscriptions.add('c', () => {});
+    const first = subscriptions.add('c', decodeTransition, () => {});
+    const second = subscriptions.add('c', decodeTransition, () => {});
     assert.equal(await connection.settle('ok'), 'SUBSCRIBE c');
     await Promise.all([first.ready, second.ready]);
     await first.remove();
@@ -68,7 +69,7 @@ describe('RedisChannelSubscriptions', () => {
     const connection = new ScriptedConnection();
     const subscriptions = new RedisChannelSubscriptions(connection, silentBusLogger);
     const received: TransitionMessage[] = [];
-    const { ready } = subscriptions.add('c', (m) => received.push(m));
+    const { ready } = subscriptions.add('c', decodeTransition, (m) => received.push(m));
     await connection.settle('fail');
     await ready; // settles, does not reject
     subscriptions.resync();
@@ -84,7 +85,7 @@ describe('RedisChannelSubscriptions', () => {
   it('retries an UNSUBSCRIBE that failed, unless a listener came back meanwhile', async () => {
     const connection = new ScriptedConnection();
     const subscriptions = new RedisChannelSubscriptions(connection, silentBusLogger);
-    const first = subscriptions.add('c', () => {});
+    const first = subscriptions.add('c', decodeTransition, () => {});
     await connection.settle('ok');
     const removed = first.remove();
     await connection.settle('fail');
@@ -95,13 +96,13 @@ describe('RedisChannelSubscriptions', () => {
     await drain();
     assert.equal(subscriptions.channelCount, 0);
 
-    const again = subscriptions.add('c', () => {});
+    const again = subscriptions.add('c', decodeTransition, () => {});
     await connection.settle('ok');
     await again.ready;
     const gone = again.remove();
     await connection.settle('fail');
     await gone;
-    subscriptions.add('c', () => {}); // a listener is back before the reconnect: stay subscribed
+    subscriptions.add('c', decodeTransition, () => {}); // a listener is back before the reconnect: stay subscribed
     subscriptions.resync();
     await drain();
     assert.deepEqual(connection.pending, []);
@@ -111,7 +112,7 @@ describe('RedisChannelSubscriptions', () => {
   it('runs commands for one channel one at a time, in call order', async () => {
     const connection = new ScriptedConnection();
     const subscriptions = new RedisChannelSubscriptions(connection, silentBusLogger);
-    const first = subscriptions.add('c', () => {});
+    const first = subscriptions.add('c', decodeTransition, () => {});
     await waitForCommand(connection);
     const removed = first.remove(); // while the SUBSCRIBE is in flight
     await drain();
@@ -122,10 +123,10 @@ describe('RedisChannelSubscriptions', () => {
     assert.equal(subscriptions.channelCount, 0);
 
     // A listener that arrives before a pending removal is due cancels it.
-    const a = subscriptions.add('c', () => {});
+    const a = subscriptions.add('c', decodeTransition, () => {});
     await waitForCommand(connection);
     const aGone = a.remove();
-    const b = subscriptions.add('c', () => {});
+    const b = subscriptions.add('c', decodeTransition, () => {});
     await connection.settle('ok');
     await Promise.all([aGone, b.ready]);
     await drain();
@@ -138,8 +139,8 @@ describe('RedisChannelSubscriptions', () => {
     const subscriptions = new RedisChannelSubscriptions(connection, silentBusLogger);
     const a: number[] = [];
     const b: number[] = [];
-    const first = subscriptions.add('c', (m) => a.push(m.version));
-    subscriptions.add('c', (m) => b.push(m.version));
+    const first = subscriptions.add('c', decodeTransition, (m) => a.push(m.version));
+    subscriptions.add('c', decodeTransition, (m) => b.push(m.version));
     await connection.settle('ok');
     connection.listener?.(JSON.stringify(transition('wf', 1)), 'c');
     connection.listener?.('{"broken"', 'c');

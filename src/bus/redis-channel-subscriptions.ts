@@ -1,7 +1,5 @@
-import type { TransitionMessage } from '../engine/ports/event-bus.js';
 import { describeError, type BusLogger } from './bus-logger.js';
 import { deliverSafely } from './deliver-safely.js';
-import { decodeTransition } from './transition-codec.js';
 
 /** Receives one raw message of a Redis channel. */
 export type RawListener = (message: string, channel: string) => void;
@@ -12,14 +10,19 @@ export interface PubSubConnection {
   unsubscribe(channel: string, listener: RawListener): Promise<void>;
 }
 
+/** Parses one raw message of a channel; undefined for a message that is not of the channel's kind. */
+export type Decoder<T> = (text: string) => T | undefined;
+
 /** One local subscribe() call; `active` is cleared when it is removed. */
 interface Local {
-  readonly onMessage: (message: TransitionMessage) => void;
+  readonly onMessage: (message: unknown) => void;
   active: boolean;
 }
 
 interface Channel {
   readonly locals: Set<Local>;
+  /** Every listener of a channel gets the same kind of message: the first one's decoder is used. */
+  readonly decode: Decoder<unknown>;
   /** Whether our SUBSCRIBE for this channel was confirmed and not undone. */
   subscribed: boolean;
   /** Redis commands for one channel run one at a time, in call order. */
@@ -60,13 +63,13 @@ export class RedisChannelSubscriptions {
    * listener out at once (nothing is delivered to it afterwards) and settles
    * when Redis confirmed the UNSUBSCRIBE that the last listener causes.
    */
-  add(channel: string, onMessage: (message: TransitionMessage) => void): { ready: Promise<void>; remove: () => Promise<void> } {
+  add<T>(channel: string, decode: Decoder<T>, onMessage: (message: T) => void): { ready: Promise<void>; remove: () => Promise<void> } {
     let entry = this.#channels.get(channel);
     if (!entry) {
-      entry = { locals: new Set(), subscribed: false, chain: Promise.resolve() };
+      entry = { locals: new Set(), decode, subscribed: false, chain: Promise.resolve() };
       this.#channels.set(channel, entry);
     }
-    const local: Local = { onMessage, active: true };
+    const local: Local = { onMessage: onMessage as (message: unknown) => void, active: true };
     entry.locals.add(local);
     const owner = entry;
     let removed: Promise<void> | undefined;
@@ -103,7 +106,7 @@ export class RedisChannelSubscriptions {
     return this.#channels.size;
   }
 
-  /** Messages on our channels that were not transitions (dropped). */
+  /** Messages on our channels that were not of the channel's kind (dropped). */
   get malformedMessages(): number {
     return this.#malformed;
   }
@@ -112,7 +115,7 @@ export class RedisChannelSubscriptions {
   readonly #onMessage: RawListener = (text, channel) => {
     const entry = this.#channels.get(channel);
     if (!entry || entry.locals.size === 0) return;
-    const message = decodeTransition(text);
+    const message = entry.decode(text);
     if (message === undefined) {
       if (this.#malformed++ === 0) this.#logger.warn('dropping a message that is not a transition', { channel });
       return;

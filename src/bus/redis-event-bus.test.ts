@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createClient } from 'redis';
-import type { TransitionMessage } from '../engine/ports/event-bus.js';
+import type { TransitionMessage, WorkMessage } from '../engine/ports/event-bus.js';
 import { silentBusLogger } from './bus-logger.js';
 import { EventBusClosedError } from './event-bus-errors.js';
 import { createRedisEventBus, type RedisEventBus } from './redis-event-bus.js';
@@ -46,6 +46,20 @@ describe('RedisEventBus (REDIS_URL)', { skip: redisUrl ? false : 'REDIS_URL is n
     assert.equal(await numsub(`${prefix}:wf:named`), 1);
     await unsubscribe();
     assert.equal(await numsub(`${prefix}:wf:named`), 0);
+  });
+
+  it('delivers work announcements to every replica on the work channel only', async () => {
+    const work = new Inbox<WorkMessage>();
+    const all = new Inbox<TransitionMessage>();
+    const stops = [await b.subscribeWork(work.push), await b.subscribeAll(all.push)];
+    assert.equal(await numsub(`${prefix}:work`), 1);
+    const message: WorkMessage = { kind: 'timer', from: 'replica-a', dueAt: new Date(1000).toISOString() };
+    await a.publishWork(message);
+    assert.deepEqual(await work.waitFor(1), [message]);
+    await a.publish(transition(randomUUID(), 1));
+    await all.waitFor(1);
+    assert.equal(work.items.length, 1, 'transitions do not reach work subscribers');
+    for (const stop of stops) await stop();
   });
 
   it("delivers one replica's publish to the other's workflow and firehose subscribers", async () => {

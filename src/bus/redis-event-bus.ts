@@ -1,17 +1,17 @@
 import { createClient } from 'redis';
-import type { BusStatus, EventBus, TransitionMessage, Unsubscribe } from '../engine/ports/event-bus.js';
+import type { BusStatus, EventBus, TransitionMessage, Unsubscribe, WorkMessage } from '../engine/ports/event-bus.js';
 import { describeError, type BusLogger } from './bus-logger.js';
 import { EventBusClosedError, EventBusStartupError } from './event-bus-errors.js';
 import { redisAddress } from './redis-address.js';
-import { RedisChannelSubscriptions } from './redis-channel-subscriptions.js';
+import { RedisChannelSubscriptions, type Decoder } from './redis-channel-subscriptions.js';
 import { settleWithin } from './settle-within.js';
-import { encodeTransition } from './transition-codec.js';
+import { decodeTransition, decodeWork, encodeTransition, encodeWork } from './transition-codec.js';
 
 export interface RedisEventBusOptions {
   /** `redis[s]://[[user][:password]@]host[:port][/db]`; credentials never appear in logs or errors. */
   url: string;
   logger: BusLogger;
-  /** Channel prefix: `<prefix>:wf:<workflowId>` and `<prefix>:firehose`. Default 'orchestrator'. */
+  /** Channel prefix: `<prefix>:wf:<workflowId>`, `<prefix>:firehose` and `<prefix>:work`. Default 'orchestrator'. */
   prefix?: string;
   /** How long start-up keeps retrying an unreachable server before it throws, in ms. Default 60 000. */
   startupTimeoutMs?: number;
@@ -41,7 +41,9 @@ function newClient(options: NonNullable<Parameters<typeof createClient>[0]>) {
  * replay the other's state. Channels: `<prefix>:wf:<workflowId>` and
  * `<prefix>:firehose`; payloads are the JSON of a TransitionMessage. Every
  * publish goes to both, pipelined on one connection, so each subscriber sees
- * one publisher's messages in publish order.
+ * one publisher's messages in publish order. Work announcements (WorkMessage)
+ * go to `<prefix>:work` only, so replicas wake for claimable work without
+ * taking the firehose.
  *
  * Outages: after start-up the clients reconnect forever with capped
  * exponential backoff. The loss and the recovery are logged once each and
@@ -141,16 +143,20 @@ export class RedisEventBus implements EventBus {
   }
 
   async publish(message: TransitionMessage): Promise<void> {
-    const text = encodeTransition(message);
+    return this.#publish([this.#workflowChannel(message.workflowId), this.#firehoseChannel()], encodeTransition(message));
+  }
+
+  async publishWork(message: WorkMessage): Promise<void> {
+    return this.#publish([this.#workChannel()], encodeWork(message));
+  }
+
+  async #publish(channels: string[], text: string): Promise<void> {
     if (this.#phase !== 'running' || !this.#publisher.isReady) {
       this.#dropped++;
       return;
     }
     let failure: unknown = 'timed out';
-    const sent = Promise.all([
-      this.#publisher.publish(this.#workflowChannel(message.workflowId), text),
-      this.#publisher.publish(this.#firehoseChannel(), text),
-    ]).catch((error: unknown) => {
+    const sent = Promise.all(channels.map((channel) => this.#publisher.publish(channel, text))).catch((error: unknown) => {
       failure = error;
       throw error;
     });
@@ -174,11 +180,15 @@ export class RedisEventBus implements EventBus {
   }
 
   subscribe(workflowId: string, onMessage: (message: TransitionMessage) => void): Promise<Unsubscribe> {
-    return this.#listen(this.#workflowChannel(workflowId), onMessage);
+    return this.#listen(this.#workflowChannel(workflowId), decodeTransition, onMessage);
   }
 
   subscribeAll(onMessage: (message: TransitionMessage) => void): Promise<Unsubscribe> {
-    return this.#listen(this.#firehoseChannel(), onMessage);
+    return this.#listen(this.#firehoseChannel(), decodeTransition, onMessage);
+  }
+
+  subscribeWork(onMessage: (message: WorkMessage) => void): Promise<Unsubscribe> {
+    return this.#listen(this.#workChannel(), decodeWork, onMessage);
   }
 
   status(): BusStatus {
@@ -215,9 +225,9 @@ export class RedisEventBus implements EventBus {
     return this.#subscriptions.malformedMessages;
   }
 
-  async #listen(channel: string, onMessage: (message: TransitionMessage) => void): Promise<Unsubscribe> {
+  async #listen<T>(channel: string, decode: Decoder<T>, onMessage: (message: T) => void): Promise<Unsubscribe> {
     if (this.#phase === 'closed') throw new EventBusClosedError();
-    const { ready, remove } = this.#subscriptions.add(channel, onMessage);
+    const { ready, remove } = this.#subscriptions.add(channel, decode, onMessage);
     // While up, wait (bounded) for Redis to confirm, so that a caller who
     // subscribes and then reads the history misses nothing in between. While
     // down, do not wait: the SUBSCRIBE goes out on reconnect.
@@ -238,6 +248,10 @@ export class RedisEventBus implements EventBus {
 
   #firehoseChannel(): string {
     return `${this.prefix}:firehose`;
+  }
+
+  #workChannel(): string {
+    return `${this.prefix}:work`;
   }
 
   #createClient(url: string, role: Role, connectTimeout: number, disableOfflineQueue: boolean): Client {

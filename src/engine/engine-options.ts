@@ -40,6 +40,11 @@ export interface WorkflowEngineOptions {
   timerLeaseMs?: number;
   /** How often a watch re-reads the history without a bus message (lost messages). Default 5 s. */
   watchPollIntervalMs?: number;
+  /**
+   * How far back a WatchWorkflows poll looks before the previous one: covers commits in flight
+   * and clock skew between replicas. Also how much a resumed WatchWorkflows may repeat. Default 5 s.
+   */
+  fleetWatchMarginMs?: number;
   /** Instances whose restored snapshot is kept in memory. Default 10 000. */
   cacheSize?: number;
   /**
@@ -71,6 +76,7 @@ export function resolveEngineOptions(options: WorkflowEngineOptions = {}): Resol
     timerPollIntervalMs: options.timerPollIntervalMs ?? 1_000,
     timerLeaseMs: options.timerLeaseMs ?? 30_000,
     watchPollIntervalMs: options.watchPollIntervalMs ?? 5_000,
+    fleetWatchMarginMs: options.fleetWatchMarginMs ?? 5_000,
     cacheSize: options.cacheSize ?? 10_000,
     afterCommit: options.afterCommit ?? (() => {}),
     observer: options.observer ?? noopEngineObserver,

@@ -8,7 +8,9 @@ export function encodePageToken(cursor: Record<string, string | number>, query: 
   return Buffer.from(JSON.stringify({ ...cursor, q: query })).toString('base64url');
 }
 
-export function decodePageToken<T extends Record<string, string | number>>(token: string, query: string, shape: Record<keyof T, 'string' | 'number'>): T {
+/** Refused tokens are `invalid_argument` naming `field` (page_token unless told). */
+export function decodePageToken<T extends Record<string, string | number>>(token: string, query: string, shape: Record<keyof T, 'string' | 'number'>, field = 'page_token'): T {
+  const invalid = (why: string) => new InvalidInputError(`${field} ${why}`, [{ field, description: why }]);
   let parsed: Record<string, unknown>;
   try {
     parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as Record<string, unknown>;
@@ -20,8 +22,4 @@ export function decodePageToken<T extends Record<string, string | number>>(token
     if (typeof parsed[key] !== type) throw invalid('is not a token this service issued');
   }
   return parsed as T;
-}
-
-function invalid(why: string): InvalidInputError {
-  return new InvalidInputError(`page_token ${why}`, [{ field: 'page_token', description: why }]);
 }

@@ -8,6 +8,13 @@ import type { TaskRecord, WorkflowStore } from './ports/workflow-store.js';
 /** How a tool call ended; `output` and `error` are JSON. */
 export type TaskOutcome = { ok: true; output: JsonValue } | { ok: false; error: JsonValue };
 
+/**
+ * A task the engine runs itself instead of a tool adapter (`workflow.start`): resolves with an
+ * outcome to report now, or null when the result is reported later by other means. A rejection
+ * reports nothing: the task runs again after its lease.
+ */
+export type EngineTaskHandler = (task: TaskRecord, signal: AbortSignal) => Promise<TaskOutcome | null>;
+
 interface Running {
   task: TaskRecord;
   controller: AbortController;
@@ -30,6 +37,7 @@ export class TaskRunner {
   #renewTimer: NodeJS.Timeout | undefined;
   #started = false;
   #polling: Promise<void> | undefined;
+  #again = false;
 
   constructor(
     private readonly store: WorkflowStore,
@@ -37,6 +45,7 @@ export class TaskRunner {
     private readonly options: ResolvedEngineOptions,
     private readonly logger: EngineLogger,
     private readonly report: (task: TaskRecord, outcome: TaskOutcome) => Promise<void>,
+    private readonly handlers: ReadonlyMap<string, EngineTaskHandler> = new Map(),
   ) {}
 
   get started(): boolean {
@@ -70,10 +79,23 @@ export class TaskRunner {
     }
   }
 
-  /** Claims what is claimable now, up to free capacity. Overlapping calls share one poll. */
+  /**
+   * Claims what is claimable now, up to free capacity. A call while a poll runs makes one more
+   * poll after it (the running one may have read before the new work was committed).
+   */
   poll(): void {
-    if (!this.#started || this.#polling) return;
-    this.#polling = this.#poll().finally(() => (this.#polling = undefined));
+    if (!this.#started) return;
+    if (this.#polling) {
+      this.#again = true;
+      return;
+    }
+    this.#polling = this.#poll().finally(() => {
+      this.#polling = undefined;
+      if (this.#again && this.#started) {
+        this.#again = false;
+        this.poll();
+      }
+    });
   }
 
   async #poll(): Promise<void> {
@@ -111,6 +133,8 @@ export class TaskRunner {
   }
 
   async #execute(task: TaskRecord, signal: AbortSignal): Promise<void> {
+    const handler = this.handlers.get(task.src);
+    if (handler) return this.#handle(handler, task, signal);
     let outcome: TaskOutcome;
     // The call journal: attempts are written in order as they end, best effort (a lost row
     // loses an audit line, never a result), and complete before the outcome is reported.
@@ -119,7 +143,7 @@ export class TaskRunner {
       const record = {
         workflowId: task.workflowId, taskId: task.taskId, src: task.src, claim: task.attempts, attempt: attempt.attempt, owner: this.options.instanceId,
         startedAt: attempt.startedAt, endedAt: attempt.endedAt, latencyMs: Math.max(0, attempt.endedAt.getTime() - attempt.startedAt.getTime()),
-        outcome: attempt.ok ? ('ok' as const) : ('error' as const), errorKind: attempt.errorKind ?? null, status: attempt.status ?? null,
+        outcome: attempt.ok ? ('ok' as const) : attempt.refused ? ('refused' as const) : ('error' as const), errorKind: attempt.errorKind ?? null, status: attempt.status ?? null,
       };
       journal = journal
         .then(() => this.store.recordToolCall(record))
@@ -135,6 +159,21 @@ export class TaskRunner {
       outcome = { ok: false, error: errorJson(error) };
     }
     await journal;
+    await this.#report(task, outcome, signal);
+  }
+
+  async #handle(handler: EngineTaskHandler, task: TaskRecord, signal: AbortSignal): Promise<void> {
+    let outcome: TaskOutcome | null;
+    try {
+      outcome = await handler(task, signal);
+    } catch (error) {
+      this.logger.error('an engine task failed; it will run again after its lease', { workflowId: task.workflowId, taskId: task.taskId, src: task.src, error });
+      return;
+    }
+    if (outcome) await this.#report(task, outcome, signal);
+  }
+
+  async #report(task: TaskRecord, outcome: TaskOutcome, signal: AbortSignal): Promise<void> {
     // Cancelled, lease lost or stopping: whoever holds the task now reports for it.
     if (signal.aborted) return;
     try {

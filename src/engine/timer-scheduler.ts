@@ -3,7 +3,14 @@ import type { TimerRecord, WorkflowStore } from './ports/workflow-store.js';
 
 /** Node fires a setTimeout over 2^31-1 ms at once; wake-ups are capped far below that anyway. */
 const MAX_WAKE_MS = 60_000;
-const BATCH = 100;
+/**
+ * Due rows claimed per statement, and the most firings under way at once: a burst of due timers
+ * (10 000 at one moment) goes out in a few claims and fires concurrently, so the firings of
+ * different workflows share group commits; the cap bounds memory and how long a claimed row
+ * waits in this process under its lease.
+ */
+const CLAIM_BATCH = 500;
+const MAX_FIRING = 2_000;
 
 /**
  * Fires due timers. Timers are rows (armed with their transition); this only finds due ones:
@@ -11,7 +18,8 @@ const BATCH = 100;
  * timers fire on time. Due rows are leased with SKIP LOCKED, so replicas split the work and a
  * row leased by a replica that died is fired by another after `timerLeaseMs`. Firing itself
  * (`fire`) deletes the row in the transaction that applies the event, so a timer fires once.
- * Overdue timers (the service was down) fire at the first poll after `start()`.
+ * Timers of different workflows fire concurrently; one workflow's fire one after another in due
+ * order. Overdue timers (the service was down) fire at the first poll after `start()`.
  */
 export class TimerScheduler {
   #pollTimer: NodeJS.Timeout | undefined;
@@ -76,23 +84,33 @@ export class TimerScheduler {
   }
 
   async #poll(): Promise<void> {
+    const firing = new Set<Promise<void>>();
+    // The last firing per workflow: the next one of that workflow waits for it.
+    const tails = new Map<string, Promise<void>>();
     try {
       for (;;) {
+        while (firing.size >= MAX_FIRING) await Promise.race(firing);
         const now = this.options.clock.now();
-        const due = await this.store.claimDueTimers(this.options.instanceId, now, new Date(now.getTime() + this.options.timerLeaseMs), BATCH);
-        // One instance's timers in due order; different instances concurrently.
-        const byWorkflow = new Map<string, TimerRecord[]>();
-        for (const t of due) byWorkflow.set(t.workflowId, [...(byWorkflow.get(t.workflowId) ?? []), t]);
-        await Promise.all([...byWorkflow.values()].map(async (timers) => {
-          for (const timer of timers) await this.#fire(timer);
-        }));
-        if (due.length < BATCH || !this.#started) break;
+        const due = await this.store.claimDueTimers(this.options.instanceId, now, new Date(now.getTime() + this.options.timerLeaseMs), CLAIM_BATCH);
+        for (const timer of due) {
+          const previous = tails.get(timer.workflowId);
+          const fired = previous ? previous.then(() => this.#fire(timer)) : this.#fire(timer);
+          tails.set(timer.workflowId, fired);
+          firing.add(fired);
+          void fired.then(() => {
+            firing.delete(fired);
+            if (tails.get(timer.workflowId) === fired) tails.delete(timer.workflowId);
+          });
+        }
+        if (due.length < CLAIM_BATCH || !this.#started) break;
       }
+      await Promise.all(firing);
       // Only a future due time: an overdue row here is leased by someone firing it right now,
       // and waking for it would spin; the regular poll picks it up if its lease runs out.
       const next = await this.store.nextTimerDue();
       if (next && next.getTime() > this.options.clock.now().getTime()) this.notify(next);
     } catch (error) {
+      await Promise.all(firing);
       this.logger.warn('polling due timers failed; retrying at the next poll', { error });
     }
   }

@@ -43,6 +43,8 @@ export interface BuiltTransition {
   snapshot: AnyMachineSnapshot | undefined;
   createdTasks: TaskRecord[];
   armedTimers: TimerRecord[];
+  /** Commit time of the version this one follows (announced with it: see TransitionMessage.previousAt). */
+  previousAt: Date;
 }
 
 /**
@@ -115,7 +117,7 @@ function fromStep(instance: WorkflowInstance, request: TransitionRequest, env: B
     timers: nextTimers(record.timers, cancelledTimers, armedTimers, final),
     tasks: nextTasks(record.tasks, stopped, createdTasks),
   };
-  return { commit, next, snapshot: step.snapshot, createdTasks, armedTimers };
+  return { commit, next, snapshot: step.snapshot, createdTasks, armedTimers, previousAt: record.updatedAt };
 }
 
 /** Cancel, or an engine-made event that broke the machine: the instance ends where it is. */
@@ -127,7 +129,7 @@ function ending(instance: WorkflowInstance, request: TransitionRequest, env: Bui
   const snapshot = { ...record.snapshot, status: status === 'cancelled' ? 'stopped' : 'error', error };
   const commit = baseCommit(instance, request, env, { status, state: record.state, snapshot, output: null, error, effects });
   const next: WorkflowRecord = { ...record, status, snapshot, error, version: record.version + 1, updatedAt: env.now, timers: [], tasks: [] };
-  return { commit, next, snapshot: instance.snapshot, createdTasks: [], armedTimers: [] };
+  return { commit, next, snapshot: instance.snapshot, createdTasks: [], armedTimers: [], previousAt: record.updatedAt };
 }
 
 function baseCommit(

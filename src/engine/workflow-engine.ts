@@ -1,6 +1,8 @@
+import { ChildWorkflows, WORKFLOW_START } from './child-workflows.js';
 import type { EngineLogger, ResolvedEngineOptions, WorkflowEngineOptions } from './engine-options.js';
 import { resolveEngineOptions } from './engine-options.js';
-import { EngineError, MachineDefinitionError, StoreUnavailableError, WorkflowNotFoundError } from './errors.js';
+import { EngineError, InvalidInputError, MachineDefinitionError, WorkflowNotFoundError } from './errors.js';
+import { guardStream, storeFailure } from './store-failures.js';
 import { InstanceCache } from './instance-cache.js';
 import type { JsonObject } from './json.js';
 import { KeyedQueue } from './keyed-queue.js';
@@ -13,6 +15,8 @@ import { checkKey, checkPositiveInt, clientEvent } from './request-checks.js';
 import { TaskRunner } from './task-runner.js';
 import type { TaskOutcome } from './task-runner.js';
 import { TimerScheduler } from './timer-scheduler.js';
+import { listToolCalls } from './tool-call-queries.js';
+import type { ListToolCallsQuery } from './tool-call-queries.js';
 import { TransitionApplier } from './transition-applier.js';
 import type { ApplyResult } from './transition-applier.js';
 import type { MachineEvent, TransitionRequest } from './transition-builder.js';
@@ -20,12 +24,17 @@ import { WorkflowQueries } from './workflow-queries.js';
 import type { HistoryQuery, ListWorkflowsQuery } from './workflow-queries.js';
 import { startWorkflow } from './workflow-starter.js';
 import type { StartRequest } from './workflow-starter.js';
+import { transitionMessage, type CommittedStep } from './transition-message.js';
+import { earliestDue, WorkAnnouncer } from './work-announcer.js';
 import { watchWorkflow } from './workflow-watch.js';
+import { decodeWatchCursor, encodeWatchCursor, watchWorkflows, type FleetWatchItem } from './fleet-watch.js';
+import type { WorkflowStatus } from './workflow-types.js';
 import type { HistoryEntry, MachineInfo, WorkflowView } from './workflow-types.js';
 
 export type { HistoryEntry, MachineInfo, WorkflowStatus, WorkflowView } from './workflow-types.js';
 export type { ToolCallRecord } from './ports/workflow-store.js';
 export type { ListWorkflowsQuery, HistoryQuery } from './workflow-queries.js';
+export type { ListToolCallsQuery } from './tool-call-queries.js';
 export type { StartRequest } from './workflow-starter.js';
 
 /** What the engine is built from; `app.ts` wires the adapters. */
@@ -74,6 +83,8 @@ export class WorkflowEngine {
   readonly #queries: WorkflowQueries;
   readonly #runner: TaskRunner;
   readonly #timers: TimerScheduler;
+  readonly #children: ChildWorkflows;
+  readonly #work: WorkAnnouncer;
   #started = false;
 
   constructor(deps: WorkflowEngineDeps) {
@@ -81,15 +92,24 @@ export class WorkflowEngine {
     this.#options = resolveEngineOptions(deps.options);
     this.instanceId = this.#options.instanceId;
     this.#registry = deps.machines instanceof MachineRegistry ? deps.machines : new MachineRegistry(deps.machines);
+    this.#children = new ChildWorkflows({
+      store: deps.store,
+      logger: deps.logger,
+      options: this.#options,
+      start: (req) => this.#guard(() => this.#start(req)),
+      cancel: async (workflowId, reason) => void (await this.cancelWorkflow({ workflowId, reason })),
+      report: (task, outcome, owner) => this.#reportTask(task, outcome, owner),
+    });
     for (const machine of this.#registry.list()) {
-      const missing = machine.tools.filter((src) => !deps.tools.has(src));
+      const missing = machine.tools.filter((src) => !deps.tools.has(src) && !this.#children.handles(src));
       if (missing.length) throw new MachineDefinitionError(`machine ${machine.info.id}@${machine.info.version} uses tools with no adapter: ${missing.join(', ')}`);
     }
     this.#cache = new InstanceCache(this.#options.cacheSize);
     this.#applier = new TransitionApplier(deps.store, this.#registry, this.#cache, this.#queue, this.#options, () => this.#taskOwner());
     this.#queries = new WorkflowQueries(deps.store, this.#registry);
-    this.#runner = new TaskRunner(deps.store, deps.tools, this.#options, deps.logger, (task, outcome) => this.#reportTask(task, outcome));
+    this.#runner = new TaskRunner(deps.store, deps.tools, this.#options, deps.logger, (task, outcome) => this.#reportTask(task, outcome, this.instanceId), new Map([[WORKFLOW_START, (task) => this.#children.run(task)]]));
     this.#timers = new TimerScheduler(deps.store, this.#options, deps.logger, (timer) => this.#fireTimer(timer));
+    this.#work = new WorkAnnouncer(deps.bus, this.instanceId, deps.logger);
   }
 
   listMachines(): MachineInfo[] {
@@ -102,14 +122,19 @@ export class WorkflowEngine {
   }
 
   startWorkflow(req: StartRequest): Promise<WorkflowView> {
-    return this.#guard(async () => {
-      const result = await startWorkflow(
-        { store: this.#deps.store, registry: this.#registry, cache: this.#cache, options: this.#options, taskOwner: this.#taskOwner() },
-        req,
-      );
-      if (result.kind === 'created') this.#afterCommit(result.record, 'xstate.init', result.createdTasks, result.armedTimers, []);
-      return this.#queries.view(result.record);
-    });
+    return this.#guard(async () => this.#queries.view(await this.#start(req)));
+  }
+
+  async #start(req: StartRequest): Promise<WorkflowRecord> {
+    const result = await startWorkflow(
+      { store: this.#deps.store, registry: this.#registry, cache: this.#cache, options: this.#options, taskOwner: this.#taskOwner() },
+      req,
+    );
+    if (result.kind === 'created') {
+      const step = { event: { type: 'xstate.init', input: result.record.input }, eventId: null, fromState: null, previousAt: undefined };
+      this.#afterCommit(result.record, step, result.createdTasks, result.armedTimers, []);
+    }
+    return result.record;
   }
 
   getWorkflow(id: string, opts: { atVersion?: number } = {}): Promise<WorkflowView> {
@@ -124,16 +149,9 @@ export class WorkflowEngine {
     return this.#guard(() => this.#queries.getHistory(q));
   }
 
-  /**
-   * The call journal of a workflow: every attempt of its tool tasks, oldest first, at most
-   * `limit` (default 1000). `not_found` for an unknown workflow.
-   */
-  listToolCalls(workflowId: string, opts: { limit?: number } = {}): Promise<ToolCallRecord[]> {
-    return this.#guard(async () => {
-      checkKey('workflow_id', workflowId);
-      if (!(await this.#deps.store.loadWorkflow(workflowId))) throw new WorkflowNotFoundError(workflowId);
-      return this.#deps.store.listToolCalls(workflowId, Math.min(Math.max(1, opts.limit ?? 1000), 10_000));
-    });
+  /** The call journal of a workflow, a page at a time: see tool-call-queries.ts. */
+  listToolCalls(q: ListToolCallsQuery): Promise<{ calls: ToolCallRecord[]; nextPageToken: string }> {
+    return this.#guard(() => listToolCalls(this.#deps.store, q));
   }
 
   /**
@@ -171,7 +189,25 @@ export class WorkflowEngine {
 
   /** See workflow-watch.ts: replay from `fromVersion`, then live; ends after a final status. */
   watch(workflowId: string, fromVersion: number, signal: AbortSignal): AsyncIterable<HistoryEntry> {
-    return watchWorkflow({ store: this.#deps.store, bus: this.#deps.bus, pollIntervalMs: this.#options.watchPollIntervalMs }, workflowId, fromVersion, signal);
+    return guardStream(watchWorkflow({ store: this.#deps.store, bus: this.#deps.bus, pollIntervalMs: this.#options.watchPollIntervalMs }, workflowId, fromVersion, signal));
+  }
+
+  /**
+   * See fleet-watch.ts: live transitions of every matching workflow, each workflow's versions
+   * once and in order, from `since` or a `cursor` (a previous item's) or from now. Never ends by
+   * itself; a database failure ends it with `unavailable` (resume with the last cursor).
+   */
+  watchWorkflows(
+    req: { machineId?: string; statuses?: WorkflowStatus[]; since?: Date; cursor?: string },
+    signal: AbortSignal,
+  ): AsyncIterable<FleetWatchItem & { cursor: string }> {
+    if (req.machineId !== undefined) checkKey('machine_id', req.machineId);
+    if (req.since !== undefined && req.cursor !== undefined) throw new InvalidInputError('give since or cursor, not both', [{ field: 'cursor', description: 'conflicts with since' }]);
+    const since = req.cursor !== undefined ? decodeWatchCursor(req.cursor) : req.since;
+    if (since !== undefined && Number.isNaN(since.getTime())) throw new InvalidInputError('since is not a valid time', [{ field: 'since', description: 'invalid' }]);
+    const deps = { store: this.#deps.store, bus: this.#deps.bus, clock: this.#options.clock, pollIntervalMs: this.#options.watchPollIntervalMs, marginMs: this.#options.fleetWatchMarginMs };
+    const query = { ...(req.machineId !== undefined ? { machineId: req.machineId } : {}), ...(req.statuses ? { statuses: req.statuses } : {}), ...(since ? { since } : {}) };
+    return guardStream(withCursors(watchWorkflows(deps, query, signal)));
   }
 
   /**
@@ -197,6 +233,11 @@ export class WorkflowEngine {
     this.#started = true;
     this.#runner.start();
     this.#timers.start();
+    this.#children.start();
+    // An announcement may arrive in the publishing transition's trace (the in-process bus): the
+    // polls it triggers serve other workflows, so they run in none.
+    const { observer } = this.#options;
+    await this.#work.start({ tasks: () => observer.untraced(() => this.#runner.poll()), timer: (dueAt) => observer.untraced(() => this.#timers.notify(dueAt)) });
     this.#deps.logger.info('workflow engine started', { instanceId: this.instanceId, machines: this.#registry.list().length, liveMachineVersions: live.length });
   }
 
@@ -204,6 +245,8 @@ export class WorkflowEngine {
   async stop(): Promise<void> {
     if (!this.#started) return;
     this.#started = false;
+    await this.#work.stop();
+    await this.#children.stop();
     await this.#timers.stop();
     await this.#runner.stop();
     await this.#queue.idle();
@@ -220,7 +263,8 @@ export class WorkflowEngine {
     const result = await this.#applier.apply(request);
     if (result.kind === 'applied') {
       const { built, cancelledTasks } = result;
-      this.#afterCommit(built.next, request.event.type, built.createdTasks, built.armedTimers, cancelledTasks);
+      const step = { event: request.event, eventId: built.commit.eventId, fromState: built.commit.fromState, previousAt: built.previousAt };
+      this.#afterCommit(built.next, step, built.createdTasks, built.armedTimers, cancelledTasks);
     }
     return result;
   }
@@ -233,36 +277,34 @@ export class WorkflowEngine {
     return this.#queries.view(record as WorkflowRecord);
   }
 
-  /** After commit, never before: announce the transition, start its tasks, schedule its timers, abort cancelled calls. */
-  #afterCommit(record: WorkflowRecord, eventType: string, created: TaskRecord[], armed: TimerRecord[], cancelled: { taskId: string; leaseOwner: string | null }[]): void {
+  /**
+   * After commit, never before: announce the transition (with its history entry, so watchers
+   * need no read), start its tasks, schedule its timers, abort cancelled calls, and wake other
+   * replicas for work they may claim.
+   */
+  #afterCommit(record: WorkflowRecord, step: CommittedStep, created: TaskRecord[], armed: TimerRecord[], cancelled: { taskId: string; leaseOwner: string | null }[]): void {
     // Fault-injection point (crash tests): the commit is durable, nothing after it has happened yet.
     this.#options.afterCommit();
     this.#deps.bus
-      .publish({
-        workflowId: record.id,
-        version: record.version,
-        machineId: record.machineId,
-        machineVersion: record.machineVersion,
-        status: record.status,
-        state: record.state,
-        eventType,
-        at: record.updatedAt.toISOString(),
-      })
+      .publish(transitionMessage(record, step))
       .catch((error: unknown) => this.#deps.logger.warn('publishing a transition failed', { workflowId: record.id, version: record.version, error }));
     for (const task of cancelled) if (task.leaseOwner === this.instanceId) this.#runner.abort(record.id, task.taskId);
     for (const task of created) if (task.leaseOwner === this.instanceId) this.#runner.run(task);
-    const earliest = armed.reduce<Date | undefined>((min, t) => (!min || t.dueAt < min ? t.dueAt : min), undefined);
+    this.#children.afterCommit(record, cancelled.map((t) => t.taskId));
+    const earliest = earliestDue(armed);
     // The wake-up fires other workflows' timers too: schedule it outside this transition's trace.
     if (earliest) this.#options.observer.untraced(() => this.#timers.notify(earliest));
+    this.#work.announce(created, armed);
   }
 
-  async #reportTask(task: TaskRecord, outcome: TaskOutcome): Promise<void> {
+  /** A task's result as its machine event; `owner` null for a task waiting on a child workflow (no lease). */
+  async #reportTask(task: Pick<TaskRecord, 'workflowId' | 'taskId' | 'actorId'>, outcome: TaskOutcome, owner: string | null): Promise<void> {
     const event: MachineEvent = outcome.ok
       ? { type: `xstate.done.actor.${task.actorId}`, output: outcome.output, actorId: task.actorId }
       : { type: `xstate.error.actor.${task.actorId}`, error: outcome.error, actorId: task.actorId };
     const consume = outcome.ok
-      ? { kind: 'task' as const, taskId: task.taskId, owner: this.instanceId, status: 'done' as const, result: outcome.output, error: null }
-      : { kind: 'task' as const, taskId: task.taskId, owner: this.instanceId, status: 'failed' as const, result: null, error: outcome.error };
+      ? { kind: 'task' as const, taskId: task.taskId, owner, status: 'done' as const, result: outcome.output, error: null }
+      : { kind: 'task' as const, taskId: task.taskId, owner, status: 'failed' as const, result: null, error: outcome.error };
     await this.#applyInternal({ workflowId: task.workflowId, event, eventId: `task:${task.taskId}`, source: 'task', consume });
   }
 
@@ -290,24 +332,16 @@ export class WorkflowEngine {
     return this.#runner.started && this.#runner.hasCapacity ? this.instanceId : null;
   }
 
-  /** Engine errors pass; anything else from the store is a database failure. */
+  /** Engine errors pass; a database failure becomes `unavailable`. */
   async #guard<T>(work: () => Promise<T>): Promise<T> {
     try {
       return await work();
     } catch (error) {
-      if (error instanceof EngineError) throw error;
-      if (isDatabaseError(error)) throw new StoreUnavailableError(`the database failed: ${(error as Error).message}`, { cause: error });
-      throw error;
+      throw storeFailure(error);
     }
   }
 }
 
-/**
- * Whether the database is unreachable or refusing work (connection errors, Postgres classes 08
- * connection, 53 resources, 57 operator intervention, 58 system), as opposed to a bug.
- */
-function isDatabaseError(error: unknown): boolean {
-  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
-  if (typeof code === 'string' && (/^(08|53|57|58)/.test(code) || /^E[A-Z]+$/.test(code) || code === 'store_unavailable')) return true;
-  return typeof message === 'string' && /connection terminated|timeout exceeded when trying to connect|database is closed|Connection terminated/i.test(message);
+async function* withCursors(items: AsyncIterable<FleetWatchItem>): AsyncGenerator<FleetWatchItem & { cursor: string }> {
+  for await (const item of items) yield { ...item, cursor: encodeWatchCursor(item.watermark) };
 }

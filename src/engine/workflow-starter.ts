@@ -8,7 +8,7 @@ import { validateJsonSchema } from './json-schema.js';
 import type { MachineRegistry } from './machine-registry.js';
 import { effectRecords } from './effect-records.js';
 import { initialStep, statePaths } from './machine-runtime.js';
-import type { NewWorkflow, TaskRecord, TimerRecord, WorkflowRecord, WorkflowStore } from './ports/workflow-store.js';
+import type { NewWorkflow, ParentLink, TaskRecord, TimerRecord, WorkflowRecord, WorkflowStore } from './ports/workflow-store.js';
 import { checkId, checkJsonObject, checkKey, checkPositiveInt } from './request-checks.js';
 import type { InstanceCache } from './instance-cache.js';
 import { outcomeOfStatus, type EngineObserver } from './ports/engine-observer.js';
@@ -20,6 +20,8 @@ export interface StartRequest {
   input: JsonObject;
   workflowId?: string;
   requestId?: string;
+  /** Set by the engine for a child workflow (engine/child-workflows.ts); clients cannot set it. */
+  parent?: ParentLink;
 }
 
 export type StartResult =
@@ -91,6 +93,7 @@ export async function startWorkflow(
       clearAll: false,
       tasksCreated,
     },
+    ...(req.parent ? { parent: req.parent } : {}),
   };
   const inserted = await deps.store.insertWorkflow(workflow);
   if (!inserted.inserted) {

@@ -49,7 +49,7 @@ export interface WorkflowView {
   updatedAt: Date;
   /** Armed timers. Empty for a view of a past version (time travel). */
   timers: TimerView[];
-  /** Open (pending or running) tool tasks. Empty for a view of a past version. */
+  /** Open (pending, running, or waiting for a child workflow) tool tasks. Empty for a view of a past version. */
   tasks: TaskView[];
   /** Client event types the current state has a transition for (guards not evaluated). */
   acceptedEvents: string[];

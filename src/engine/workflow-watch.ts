@@ -1,20 +1,25 @@
-import type { EventBus } from './ports/event-bus.js';
+import type { EventBus, TransitionMessage } from './ports/event-bus.js';
 import type { WorkflowStore } from './ports/workflow-store.js';
 import { WorkflowNotFoundError } from './errors.js';
 import { toHistoryEntry } from './history-entry.js';
+import { entryOfMessage } from './transition-message.js';
+import { pollDelay, Wakeup } from './wakeup.js';
 import type { HistoryEntry } from './workflow-types.js';
 import { FINAL_STATUSES } from './workflow-types.js';
 
 const PAGE = 200;
+/** Messages held for versions not yielded yet; past this the watcher re-reads the history instead. */
+const MAX_HELD = 1_000;
 
 /**
  * The transitions of one instance from `fromVersion` on, with no gaps and no duplicates, ending
  * after the entry with a final status. It subscribes to the bus before reading anything, so no
- * transition can slip between the replay and the live part. Bus messages only wake it up: every
- * entry is read from the history by version (the bus is lossy and carries no context), so a
- * lost or reordered message costs latency, never an entry. Without messages it re-reads every
- * `pollIntervalMs` anyway (Redis down). Throws `signal.reason` (an AbortError) when aborted,
- * and WorkflowNotFoundError when the instance does not exist.
+ * transition can slip between the replay and the live part. Live, a message that carries its
+ * history entry and is the next version is yielded as it is (no store read); a gap (a lost or
+ * reordered message), a message without its entry (too big for the bus) or too many held
+ * messages make it read the history from the next version. Without messages it re-reads every
+ * `pollIntervalMs` anyway (every second while the bus is down). Throws `signal.reason` (an
+ * AbortError) when aborted, and WorkflowNotFoundError when the instance does not exist.
  */
 export async function* watchWorkflow(
   deps: { store: WorkflowStore; bus: EventBus; pollIntervalMs: number },
@@ -24,46 +29,79 @@ export async function* watchWorkflow(
 ): AsyncGenerator<HistoryEntry, void, undefined> {
   signal.throwIfAborted();
   let next = Math.max(1, Math.floor(fromVersion));
-  // Set by a message for a version not read yet; each message causes at most one re-read.
-  let dirty = false;
-  let wake: (() => void) | undefined;
+  const held = new HeldMessages();
+  const wakeup = new Wakeup();
   const unsubscribe = await deps.bus.subscribe(workflowId, (message) => {
     if (message.version < next) return; // already yielded: a duplicate or a late message
-    dirty = true;
-    wake?.();
+    held.add(message);
+    wakeup.wake();
   });
   try {
     const record = await deps.store.loadWorkflow(workflowId);
     if (!record) throw new WorkflowNotFoundError(workflowId);
     // Nothing at or after fromVersion will ever come.
     if (FINAL_STATUSES.has(record.status) && record.version < next) return;
+    let read = true;
     for (;;) {
       signal.throwIfAborted();
-      dirty = false;
-      const page = await deps.store.listHistory(workflowId, next, PAGE);
-      for (const row of page) {
-        yield toHistoryEntry(row);
-        next = row.version + 1;
-        if (FINAL_STATUSES.has(row.status)) return;
+      if (read) {
+        read = false;
+        const page = await deps.store.listHistory(workflowId, next, PAGE);
+        for (const row of page) {
+          yield toHistoryEntry(row);
+          next = row.version + 1;
+          if (FINAL_STATUSES.has(row.status)) return;
+        }
+        if (page.length === PAGE) read = true;
+        continue;
       }
-      if (page.length === PAGE || dirty) continue;
-      await new Promise<void>((resolve, reject) => {
-        const done = () => {
-          clearTimeout(timer);
-          signal.removeEventListener('abort', onAbort);
-          wake = undefined;
-          resolve();
-        };
-        const onAbort = () => {
-          done();
-          reject(signal.reason);
-        };
-        const timer = setTimeout(done, deps.pollIntervalMs);
-        wake = done;
-        signal.addEventListener('abort', onAbort, { once: true });
-      });
+      const live = held.take(next);
+      if (live) {
+        yield live;
+        next = live.version + 1;
+        if (FINAL_STATUSES.has(live.status)) return;
+        continue;
+      }
+      if (held.needsRead(next)) {
+        read = true;
+        continue;
+      }
+      // Woken by a message: look again; timed out: re-read in case messages were lost.
+      read = !(await wakeup.wait(pollDelay(deps.pollIntervalMs, deps.bus.status().ok), signal));
     }
   } finally {
     await unsubscribe();
+  }
+}
+
+/** Bus messages of one workflow not yielded yet, by version. */
+class HeldMessages {
+  readonly #byVersion = new Map<number, HistoryEntry | undefined>();
+  #overflow = false;
+
+  add(message: TransitionMessage): void {
+    if (this.#byVersion.size >= MAX_HELD) {
+      this.#byVersion.clear();
+      this.#overflow = true;
+    }
+    this.#byVersion.set(message.version, entryOfMessage(message));
+  }
+
+  /** The entry of version `next` when a message brought it; forgets older versions. */
+  take(next: number): HistoryEntry | undefined {
+    for (const version of this.#byVersion.keys()) if (version < next) this.#byVersion.delete(version);
+    const entry = this.#byVersion.get(next);
+    if (entry) this.#byVersion.delete(next);
+    return entry;
+  }
+
+  /** Whether the store must be read: a message beyond `next` (a gap), one without its entry, or an overflow. */
+  needsRead(next: number): boolean {
+    if (this.#overflow) {
+      this.#overflow = false;
+      return true;
+    }
+    for (const version of this.#byVersion.keys()) if (version >= next) return true;
+    return false;
   }
 }

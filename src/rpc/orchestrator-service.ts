@@ -16,7 +16,7 @@ import {
   WorkflowStatus,
   type OrchestratorService,
 } from '../../gen/orchestrator/v1/orchestrator_pb.js';
-import { historyEntryMessage, machineMessage, statusFromProto, toolCallMessage, workflowMessage } from './workflow-messages.js';
+import { historyEntryMessage, machineMessage, statusFromProto, toolCallMessage, watchWorkflowsMessage, workflowMessage } from './workflow-messages.js';
 
 /**
  * orchestrator.v1.OrchestratorService over the engine's public API. Checks
@@ -88,8 +88,8 @@ export function orchestratorService(engine: WorkflowEngine): ServiceImpl<typeof 
     },
 
     listToolCalls: async (req) => {
-      const calls = await engine.listToolCalls(required(req.workflowId, 'workflow_id'), { limit: req.pageSize || undefined });
-      return create(ListToolCallsResponseSchema, { calls: calls.map(toolCallMessage) });
+      const page = await engine.listToolCalls({ workflowId: required(req.workflowId, 'workflow_id'), pageSize: req.pageSize || undefined, pageToken: req.pageToken || undefined });
+      return create(ListToolCallsResponseSchema, { calls: page.calls.map(toolCallMessage), nextPageToken: page.nextPageToken });
     },
 
     async *watchWorkflow(req, ctx) {
@@ -99,6 +99,25 @@ export function orchestratorService(engine: WorkflowEngine): ServiceImpl<typeof 
         yield create(WatchWorkflowResponseSchema, { entry: historyEntryMessage(entry) });
       }
       // A stream that ends because the client or the server went away must not end as OK.
+      ctx.signal.throwIfAborted();
+    },
+
+    async *watchWorkflows(req, ctx) {
+      const statuses = req.statuses.map((status) => {
+        const engineStatus = statusFromProto(status);
+        if (!engineStatus) throw invalid('statuses', `has a value that is not a known workflow status (${status})`);
+        return engineStatus;
+      });
+      const stream = engine.watchWorkflows(
+        {
+          ...(req.machineId ? { machineId: req.machineId } : {}),
+          ...(statuses.length ? { statuses } : {}),
+          ...(req.since ? { since: timestampDate(req.since) } : {}),
+          ...(req.cursor ? { cursor: req.cursor } : {}),
+        },
+        ctx.signal,
+      );
+      for await (const item of stream) yield watchWorkflowsMessage(item);
       ctx.signal.throwIfAborted();
     },
   };

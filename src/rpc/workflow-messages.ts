@@ -1,5 +1,6 @@
 import { create, fromJson, type JsonValue } from '@bufbuild/protobuf';
 import { timestampFromDate, ValueSchema, type Value } from '@bufbuild/protobuf/wkt';
+import type { FleetWatchItem } from '../engine/fleet-watch.js';
 import type { ToolCallRecord } from '../engine/ports/workflow-store.js';
 import type { HistoryEntry as EngineHistoryEntry, MachineInfo, WorkflowStatus as EngineStatus, WorkflowView } from '../engine/workflow-engine.js';
 import {
@@ -9,8 +10,10 @@ import {
   TaskSchema,
   TimerSchema,
   ToolCallSchema,
+  WatchWorkflowsResponseSchema,
   WorkflowSchema,
   WorkflowStatus,
+  type WatchWorkflowsResponse,
   type HistoryEntry,
   type Machine,
   type ToolCall,
@@ -93,5 +96,12 @@ export function toolCallMessage(c: ToolCallRecord): ToolCall {
     outcome: c.outcome,
     errorKind: c.errorKind ?? '',
     status: c.status ?? 0,
+  });
+}
+
+export function watchWorkflowsMessage(item: FleetWatchItem & { cursor: string }): WatchWorkflowsResponse {
+  return create(WatchWorkflowsResponseSchema, {
+    cursor: item.cursor,
+    ...(item.entry ? { entry: historyEntryMessage(item.entry), machineId: item.machineId ?? '', machineVersion: item.machineVersion ?? 0 } : {}),
   });
 }

@@ -1,8 +1,11 @@
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
 import type {
+  ChangedWorkflow,
+  ChildRecord,
   CommitOutcome,
   HistoryRecord,
+  ParentLink,
   NewWorkflow,
   TaskRecord,
   TimerRecord,
@@ -12,8 +15,11 @@ import type {
   WorkflowRecord,
   WorkflowStore,
 } from '../engine/ports/workflow-store.js';
+import { listChildrenOfTasks, parkTask, scanActiveChildren, scanWaitingTasks } from './child-workflow-sql.js';
+import { CommitBatcher } from './commit-batcher.js';
+import type { MemberResult } from './commit-batcher.js';
 import type { StoreSchema } from './schema.js';
-import { consumeStatement, insertStatement, transitionStatement } from './workflow-commit-sql.js';
+import { consumeStatement, insertStatement, transitionsStatement } from './workflow-commit-sql.js';
 import type { CommitResultRow } from './workflow-commit-sql.js';
 import { toHistoryRecord, toTaskRecord, toTimerRecord, toWorkflowRecord, workflowColumns } from './workflow-rows.js';
 import type { HistoryRow, TaskRow, TimerRow, WorkflowRow } from './workflow-rows.js';
@@ -27,13 +33,40 @@ class Rollback extends Error {
   }
 }
 
+export interface PostgresWorkflowStoreOptions {
+  /** Most transitions committed in one statement (group commit). Default 64. */
+  maxCommitBatch?: number;
+  /**
+   * Commit statements in flight at once; transitions ready meanwhile wait for the next batch.
+   * Default 2 (PGlite runs one statement at a time anyway). Keep it below the pool size.
+   */
+  maxConcurrentCommits?: number;
+  /**
+   * Called after every group commit with its size (transitions) and duration in seconds, e.g.
+   * for the `orchestrator_commit_batch_size` histogram. Must not throw.
+   */
+  onCommitBatch?: (size: number, seconds: number) => void;
+}
+
 /**
- * The workflow store on Postgres, and on PGlite through the same Kysely dialect. A plain
- * transition is one statement (see workflow-commit-sql.ts); consuming a task result or a timer
- * adds one locking statement in the same transaction.
+ * The workflow store on Postgres, and on PGlite through the same Kysely dialect. Transitions of
+ * different workflows that are ready together are committed in one statement (see
+ * workflow-commit-sql.ts and commit-batcher.ts); a task result adds one locking statement in the
+ * transaction of its transition, and goes alone.
  */
 export class PostgresWorkflowStore implements WorkflowStore {
-  constructor(private readonly db: Db) {}
+  readonly #batcher: CommitBatcher;
+
+  constructor(
+    private readonly db: Db,
+    options: PostgresWorkflowStoreOptions = {},
+  ) {
+    this.#batcher = new CommitBatcher((commits) => this.#commitBatch(commits), {
+      maxBatch: options.maxCommitBatch ?? 64,
+      maxInFlight: options.maxConcurrentCommits ?? 2,
+      onBatch: options.onCommitBatch,
+    });
+  }
 
   async insertWorkflow(workflow: NewWorkflow): Promise<{ inserted: true } | { inserted: false; existing: WorkflowRecord | undefined }> {
     const { rows } = await insertStatement(workflow).execute(this.db);
@@ -51,12 +84,32 @@ export class PostgresWorkflowStore implements WorkflowStore {
     return rows[0] && toWorkflowRecord(rows[0]);
   }
 
-  async commitTransition(commit: TransitionCommit): Promise<CommitOutcome> {
+  commitTransition(commit: TransitionCommit): Promise<CommitOutcome> {
+    // A task result must lock its task row under the workflow's lock first: its own transaction.
+    if (commit.consume?.kind === 'task') return this.#commitAlone(commit);
+    return this.#batcher.submit(commit);
+  }
+
+  async #commitAlone(commit: TransitionCommit): Promise<CommitOutcome> {
     try {
-      if (!commit.consume) return outcomeOf(await transitionStatement(commit).execute(this.db));
-      return await this.db.transaction().execute((trx) => this.#consumeAndCommit(trx, commit));
+      if (commit.consume?.kind === 'task') return await this.db.transaction().execute((trx) => this.#consumeAndCommit(trx, commit));
+      return outcomesOf([commit], await transitionsStatement([commit]).execute(this.db))[0]!;
     } catch (error) {
       return failureOutcome(error);
+    }
+  }
+
+  /**
+   * One statement for the batch; each member commits or not by its own guard. When the statement
+   * fails (one member's event id is already in the history, a value the database refuses, a
+   * deadlock), nothing of it was written: each member is retried alone, so it fails only itself.
+   */
+  async #commitBatch(commits: TransitionCommit[]): Promise<MemberResult[]> {
+    if (commits.length === 1) return settle(this.#commitAlone(commits[0]!)).then((r) => [r]);
+    try {
+      return outcomesOf(commits, await transitionsStatement(commits).execute(this.db)).map((outcome) => ({ ok: true, outcome }));
+    } catch {
+      return Promise.all(commits.map((c) => settle(this.#commitAlone(c))));
     }
   }
 
@@ -67,7 +120,7 @@ export class PostgresWorkflowStore implements WorkflowStore {
         const commit = build(record);
         if (!commit) return undefined;
         if (commit.consume) return this.#consumeAndCommit(trx, commit);
-        const outcome = outcomeOf(await transitionStatement(commit).execute(trx));
+        const outcome = outcomesOf([commit], await transitionsStatement([commit]).execute(trx))[0]!;
         if (outcome.kind !== 'committed') throw new Rollback(outcome);
         return outcome;
       });
@@ -80,7 +133,7 @@ export class PostgresWorkflowStore implements WorkflowStore {
     const { rows } = await consumeStatement(commit).execute(trx);
     if (Number(rows[0]?.locked) === 0) throw new Rollback({ kind: 'conflict' });
     if (Number(rows[0]?.consumed) === 0) throw new Rollback({ kind: 'stale' });
-    const outcome = outcomeOf(await transitionStatement(commit).execute(trx));
+    const outcome = outcomesOf([commit], await transitionsStatement([commit], { consumeDone: true }).execute(trx))[0]!;
     if (outcome.kind !== 'committed') throw new Rollback(outcome);
     return outcome;
   }
@@ -105,6 +158,22 @@ export class PostgresWorkflowStore implements WorkflowStore {
       .limit(limit)
       .execute();
     return rows.map((r) => toHistoryRecord(r as HistoryRow));
+  }
+
+  async listChangedSince(query: { since: Date; machineId?: string; workflowId?: string; afterId?: string; limit: number }): Promise<ChangedWorkflow[]> {
+    const where = [sql`h.at >= ${query.since}`];
+    if (query.machineId !== undefined) where.push(sql`w.machine_id = ${query.machineId}`);
+    if (query.workflowId !== undefined) where.push(sql`h.workflow_id = ${query.workflowId}`);
+    if (query.afterId !== undefined) where.push(sql`h.workflow_id > ${query.afterId}`);
+    const { rows } = await sql<{ workflow_id: string; machine_id: string; machine_version: number; first_version: number; last_version: number }>`
+      select h.workflow_id, w.machine_id, w.machine_version, min(h.version) as first_version, max(h.version) as last_version
+      from workflow_history h join workflows w on w.id = h.workflow_id
+      where ${sql.join(where, sql` and `)}
+      group by h.workflow_id, w.machine_id, w.machine_version order by h.workflow_id limit ${query.limit}`.execute(this.db);
+    return rows.map((r) => ({
+      workflowId: r.workflow_id, machineId: r.machine_id, machineVersion: Number(r.machine_version),
+      firstVersion: Number(r.first_version), lastVersion: Number(r.last_version),
+    }));
   }
 
   async listWorkflows(filter: WorkflowFilter, limit: number): Promise<WorkflowRecord[]> {
@@ -177,13 +246,32 @@ export class PostgresWorkflowStore implements WorkflowStore {
       .execute();
   }
 
-  async listToolCalls(workflowId: string, limit: number): Promise<ToolCallRecord[]> {
-    const rows = await this.db.selectFrom('tool_calls').selectAll().where('workflow_id', '=', workflowId).orderBy('started_at').orderBy('id').limit(limit).execute();
+  async listToolCalls(workflowId: string, limit: number, after?: { startedAt: Date; id: string }): Promise<(ToolCallRecord & { id: string })[]> {
+    let query = this.db.selectFrom('tool_calls').selectAll().where('workflow_id', '=', workflowId);
+    if (after) query = query.where(sql<boolean>`(started_at, id) > (${after.startedAt}::timestamptz, ${after.id}::bigint)`);
+    const rows = await query.orderBy('started_at').orderBy('id').limit(limit).execute();
     return rows.map((r) => ({
+      id: String(r.id),
       workflowId: r.workflow_id, taskId: r.task_id, src: r.src, claim: r.claim, attempt: r.attempt, owner: r.owner,
-      startedAt: new Date(r.started_at), endedAt: new Date(r.ended_at), latencyMs: r.latency_ms, outcome: r.outcome as 'ok' | 'error',
+      startedAt: new Date(r.started_at), endedAt: new Date(r.ended_at), latencyMs: r.latency_ms, outcome: r.outcome as ToolCallRecord['outcome'],
       errorKind: r.error_kind, status: r.status,
     }));
+  }
+
+  parkTask(workflowId: string, taskId: string, owner: string, at: Date): Promise<boolean> {
+    return parkTask(this.db, workflowId, taskId, owner, at);
+  }
+
+  scanWaitingTasks(after: ParentLink | null, limit: number): Promise<{ finished: ChildRecord[]; next: ParentLink | null }> {
+    return scanWaitingTasks(this.db, after, limit);
+  }
+
+  scanActiveChildren(after: string | null, limit: number): Promise<{ orphans: string[]; next: string | null }> {
+    return scanActiveChildren(this.db, after, limit);
+  }
+
+  listChildrenOfTasks(parent: { workflowId: string; taskIds: string[] }, limit: number): Promise<string[]> {
+    return listChildrenOfTasks(this.db, parent, limit);
   }
 
   async liveMachineVersions(): Promise<{ machineId: string; machineVersion: number; machineHash: string }[]> {
@@ -197,9 +285,20 @@ export class PostgresWorkflowStore implements WorkflowStore {
   }
 }
 
-function outcomeOf(result: { rows: CommitResultRow[] }): CommitOutcome {
-  const row = result.rows[0];
-  return row ? { kind: 'committed', version: row.version, cancelledTasks: row.cancelled } : { kind: 'conflict' };
+/** Per member: committed, or a conflict (version moved, or its fired timer is gone: a locked retry tells which). */
+function outcomesOf(commits: TransitionCommit[], result: { rows: CommitResultRow[] }): CommitOutcome[] {
+  const byMember = new Map(result.rows.map((row) => [row.i, row]));
+  return commits.map((_, i) => {
+    const row = byMember.get(i);
+    return row ? { kind: 'committed', version: row.version, cancelledTasks: row.cancelled } : { kind: 'conflict' };
+  });
+}
+
+function settle(outcome: Promise<CommitOutcome>): Promise<MemberResult> {
+  return outcome.then(
+    (value) => ({ ok: true, outcome: value }),
+    (error: unknown) => ({ ok: false, error }),
+  );
 }
 
 /** A rollback we asked for, a repeated event id, or a lost race Postgres aborted; else rethrows. */

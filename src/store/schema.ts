@@ -45,6 +45,9 @@ export interface WorkflowsTable {
   version: number;
   created_at: Date;
   updated_at: Date;
+  /** A child workflow (migration 0003): the parent workflow and task it reports to; null otherwise. */
+  parent_workflow_id: string | null;
+  parent_task_id: string | null;
 }
 
 export interface WorkflowHistoryTable {
@@ -81,7 +84,7 @@ export interface WorkflowTasksTable {
   actor_id: string;
   src: string;
   input: Json;
-  /** pending | running | done | failed | cancelled */
+  /** pending | running | waiting (for a child workflow, no lease) | done | failed | cancelled */
   status: string;
   attempts: number;
   lease_owner: string | null;
@@ -105,7 +108,7 @@ export interface ToolCallsTable {
   started_at: Date;
   ended_at: Date;
   latency_ms: number;
-  /** ok | error */
+  /** ok | error | refused (a policy turned the call away before the adapter ran) */
   outcome: string;
   error_kind: string | null;
   status: number | null;

@@ -24,7 +24,7 @@ export const workflowColumns: RawBuilder<unknown> = sql`w.*,
   coalesce((select json_agg(json_build_object('taskId', k.task_id, 'actorId', k.actor_id, 'src', k.src,
       'input', k.input, 'status', k.status, 'attempts', k.attempts, 'leaseOwner', k.lease_owner,
       'leaseUntil', k.lease_until) order by k.created_at, k.task_id)
-    from workflow_tasks k where k.workflow_id = w.id and k.status in ('pending', 'running')), '[]'::json) as tasks`;
+    from workflow_tasks k where k.workflow_id = w.id and k.status in ('pending', 'running', 'waiting')), '[]'::json) as tasks`;
 
 export interface WorkflowRow {
   id: string;
@@ -42,6 +42,8 @@ export interface WorkflowRow {
   version: number;
   created_at: Date;
   updated_at: Date;
+  parent_workflow_id: string | null;
+  parent_task_id: string | null;
   timers: { timerId: string; armedVersion: number; event: unknown; dueAt: string }[];
   tasks: (Omit<TaskRecord, 'workflowId' | 'leaseUntil' | 'input'> & { input: unknown; leaseUntil: string | null })[];
 }
@@ -65,6 +67,7 @@ export function toWorkflowRecord(row: WorkflowRow): WorkflowRecord {
     updatedAt: row.updated_at,
     timers: row.timers.map((t) => ({ workflowId: row.id, timerId: t.timerId, armedVersion: t.armedVersion, event: t.event as JsonObject, dueAt: new Date(t.dueAt) })),
     tasks: row.tasks.map((t) => ({ ...t, workflowId: row.id, input: t.input as JsonValue, leaseUntil: t.leaseUntil === null ? null : new Date(t.leaseUntil) })),
+    ...(row.parent_workflow_id !== null && row.parent_task_id !== null ? { parent: { workflowId: row.parent_workflow_id, taskId: row.parent_task_id } } : {}),
   };
 }
 

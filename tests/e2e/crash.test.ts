@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +10,7 @@ import {
   CRASH_FIXTURES,
   crashLogLines,
   entriesOf,
+  exitSignal,
   fullHistory,
   millis,
   orchestrator,
@@ -18,9 +18,10 @@ import {
   storedTasks,
   waitForStatus,
   waitUntil,
+  withServerStore,
 } from '../helpers/crash-kit.js';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
-import { createTestDatabaseOptions, type TestDatabaseOptions } from '../helpers/test-database.js';
+import type { ServerProcess } from '../helpers/server-process.js';
+import type { TestDatabaseOptions } from '../helpers/test-database.js';
 
 /**
  * The server runs as a child process on a store on disk (PGlite directory, or a Postgres schema),
@@ -42,26 +43,9 @@ after(() => rmSync(logDir, { recursive: true, force: true }));
 
 /** One store, and a server process on it that a test kills and restarts. */
 async function withStore(name: string, test: (ctx: { store: TestDatabaseOptions; crashLog: string; start: (env?: Record<string, string>) => Promise<ServerProcess> }) => Promise<void>): Promise<void> {
-  const store = createTestDatabaseOptions({ onDisk: true });
   const crashLog = join(logDir, `${name}.log`);
-  const servers: ServerProcess[] = [];
-  const start = async (env: Record<string, string> = {}) => {
-    const server = await startServerProcess({ ...store.env, EXTRA_MODULES: CRASH_FIXTURES, CRASH_LOG: crashLog, TASK_LEASE_MS: String(TASK_LEASE_MS), ...env }, START_TIMEOUT_MS);
-    servers.push(server);
-    return server;
-  };
-  try {
-    await test({ store, crashLog, start });
-  } finally {
-    for (const server of servers) await server.stop('SIGKILL');
-    await store.cleanup();
-  }
-}
-
-/** Resolves with the signal that ended the process (it may have ended already). */
-async function exitSignal(server: ServerProcess): Promise<NodeJS.Signals | null> {
-  if (server.child.exitCode === null && server.child.signalCode === null) await once(server.child, 'exit');
-  return server.child.signalCode;
+  const env = { EXTRA_MODULES: CRASH_FIXTURES, CRASH_LOG: crashLog, TASK_LEASE_MS: String(TASK_LEASE_MS) };
+  await withServerStore(env, ({ store, start }) => test({ store, crashLog, start }), START_TIMEOUT_MS);
 }
 
 // Scenarios run two at a time: most of their time is servers starting and leases running out.

@@ -84,15 +84,20 @@ describe('orchestrator over the real server', () => {
     const history = (await (await fetch(`${server.baseUrl}/orchestrator.v1.OrchestratorService/GetHistory?connect=v1&encoding=json&message=${query}`)).json()) as { entries: { version: number; eventType: string }[] };
     assert.deepEqual(history.entries.map((e) => e.version), seen);
     assert.equal(history.entries.at(-1)?.eventType, 'approval.granted');
-    // The call journal: one attempt per tool call (the planner, then each planned tool), all ok.
+    // The call journal: one attempt per tool call. No model is configured, so the model planner
+    // fails not_configured and the local planner plans; then each planned tool, all ok.
     const { calls } = await api.grpc.listToolCalls({ workflowId: id });
-    assert.ok(calls.length >= 2, `journal: ${calls.length} calls`);
-    assert.ok(calls.some((c) => c.src === 'llm.plan'));
-    for (const c of calls) {
+    assert.ok(calls.length >= 3, `journal: ${calls.length} calls`);
+    assert.deepEqual([calls[0]!.src, calls[0]!.outcome, calls[0]!.errorKind], ['llm.chat', 'error', 'not_configured']);
+    assert.equal(calls[1]!.src, 'llm.plan');
+    for (const c of calls.slice(1)) {
       assert.equal(c.outcome, 'ok');
       assert.equal(c.attempt, 1);
       assert.ok(c.startTime && c.endTime && c.latencyMs >= 0);
     }
+    const first = await api.connect.listToolCalls({ workflowId: id, pageSize: 1 });
+    const second = await api.connect.listToolCalls({ workflowId: id, pageSize: 1, pageToken: first.nextPageToken });
+    assert.deepEqual([first.calls[0]?.taskId, second.calls[0]?.taskId], [calls[0]!.taskId, calls[1]!.taskId], 'pages continue where the last ended');
     // Time travel: the state at version 1.
     const past = await api.connect.getWorkflow({ id, atVersion: 1 });
     assert.equal(past.workflow?.version, 1);

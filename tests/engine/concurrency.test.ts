@@ -41,4 +41,26 @@ describe('concurrent writers', () => {
       }
     },
   );
+
+  it('commits transitions of many workflows sent at once in shared statements (group commit), each once and in order', async () => {
+    const batches: number[] = [];
+    const h = await createHarness({ store: { onCommitBatch: (size) => batches.push(size) } });
+    try {
+      const views = await Promise.all(Array.from({ length: 40 }, (_, i) => h.engine.startWorkflow({ machineId: 'probe', input: { label: `gc-${i}` } })));
+      batches.length = 0;
+      // Three events per workflow, all in flight together: one workflow's go one at a time, in order.
+      const sends = views.flatMap((v) => [1, 2, 3].map((by) => h.engine.sendEvent({ workflowId: v.id, event: { type: 'probe.bump', payload: { by } }, eventId: `${v.id}-${by}` })));
+      const results = await Promise.all(sends);
+      assert.deepEqual(results.map((r) => r.version), views.flatMap(() => [2, 3, 4]));
+      assert.equal(batches.reduce((a, b) => a + b, 0), 120, 'every transition went through a group commit');
+      assert.ok(Math.max(...batches) > 1, `some batch held several workflows (sizes: ${batches.join(' ')})`);
+      for (const v of views) {
+        const { entries } = await h.engine.getHistory({ workflowId: v.id });
+        assert.deepEqual(entries.map((e) => e.eventId), [undefined, `${v.id}-1`, `${v.id}-2`, `${v.id}-3`]);
+        assert.equal(((await h.engine.getWorkflow(v.id)).context as { count: number }).count, 6);
+      }
+    } finally {
+      await h.close();
+    }
+  });
 });

@@ -92,7 +92,7 @@ describe('a workflow calling http.request through its policy', () => {
     const history = (await engine.getHistory({ workflowId: wf.id })).entries;
     assert.equal(history.filter((e) => e.eventType === 'xstate.done.actor.fetch').length, 1);
     // The call journal has every attempt, in order, with its outcome and latency.
-    const journal = await engine.listToolCalls(wf.id);
+    const journal = (await engine.listToolCalls({ workflowId: wf.id })).calls;
     assert.deepEqual(journal.map((c) => [c.src, c.claim, c.attempt, c.outcome, c.errorKind, c.status, c.owner]), [
       ['http.request', 1, 1, 'error', 'http', 503, engine.instanceId],
       ['http.request', 1, 2, 'error', 'network', null, engine.instanceId],
@@ -104,7 +104,19 @@ describe('a workflow calling http.request through its policy', () => {
       assert.ok(call.endedAt >= call.startedAt);
       assert.equal(call.latencyMs, call.endedAt.getTime() - call.startedAt.getTime());
     }
-    await assert.rejects(engine.listToolCalls('no-such-workflow'), (e: unknown) => (e as { code?: string }).code === 'not_found');
+    await assert.rejects(engine.listToolCalls({ workflowId: 'no-such-workflow' }), (e: unknown) => (e as { code?: string }).code === 'not_found');
+    // Page by page, the same rows in the same order; a token is bound to its workflow.
+    const paged: typeof journal = [];
+    let pageToken = '';
+    do {
+      const page = await engine.listToolCalls({ workflowId: wf.id, pageSize: 1, pageToken });
+      assert.ok(page.calls.length <= 1);
+      paged.push(...page.calls);
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+    assert.deepEqual(paged, journal);
+    const token = (await engine.listToolCalls({ workflowId: wf.id, pageSize: 1 })).nextPageToken;
+    await assert.rejects(engine.listToolCalls({ workflowId: 'other', pageSize: 1, pageToken: token }), (e: unknown) => (e as { code?: string }).code === 'invalid_argument');
   });
 
   it('hands the machine a structured error it can branch on', async () => {
@@ -118,5 +130,22 @@ describe('a workflow calling http.request through its policy', () => {
     const refused = await engine.startWorkflow({ machineId: 'fetch-once', input: { url: 'http://10.0.0.1/admin' } });
     const refusedView = await finished(refused.id);
     assert.equal((refusedView.output as { error: { kind: string } }).error.kind, 'host_not_allowed');
+  });
+
+  // Last in this file: it leaves the engine's http.request breaker open.
+  it('journals a call the open breaker refused, with outcome refused and its kind', async () => {
+    server.script('/down', { status: 503 });
+    // Four failing attempts (1 + 3 retries), then one more opens the breaker (threshold 5).
+    const first = await finished((await engine.startWorkflow({ machineId: 'fetch-once', input: { url: server.url('/down') } })).id);
+    assert.equal((first.output as { error: { kind: string } }).error.kind, 'http');
+    const second = await engine.startWorkflow({ machineId: 'fetch-once', input: { url: server.url('/down') } });
+    const view = await finished(second.id);
+    assert.deepEqual((view.output as { error: { kind: string; attempts: number } }).error.kind, 'circuit_open');
+    const journal = (await engine.listToolCalls({ workflowId: second.id })).calls;
+    assert.deepEqual(journal.map((c) => [c.attempt, c.outcome, c.errorKind, c.status]), [
+      [1, 'error', 'http', 503],
+      [2, 'refused', 'circuit_open', null],
+    ]);
+    assert.equal(journal[1]!.latencyMs, 0);
   });
 });

@@ -74,8 +74,16 @@ describe('MachineRegistry', () => {
 
   it('accepts the shipped machines', () => {
     const registry = new MachineRegistry(shippedMachines);
-    assert.deepEqual(registry.list().map((m) => m.info.id), ['agent-task', 'incident-triage']);
-    assert.deepEqual(registry.get('agent-task').tools, ['llm.plan', 'tools.call']);
+    assert.deepEqual(registry.list().map((m) => `${m.info.id}@${m.info.version}`), ['agent-task@1', 'agent-task@2', 'incident-triage@1', 'incident-triage@2']);
+    assert.deepEqual(registry.get('agent-task', 1).tools, ['llm.plan', 'tools.call']);
+    assert.deepEqual([...registry.get('agent-task').tools].sort(), ['http.request', 'llm.chat', 'llm.plan', 'tools.call']);
+  });
+
+  it('keeps released definitions as they were (a change must ship as a new version)', () => {
+    // Live instances are pinned to these hashes; start-up refuses to run when one changes.
+    const registry = new MachineRegistry(shippedMachines);
+    assert.equal(registry.get('agent-task', 1).hash, '6c88b51e8e91c066eb21897c5211676e7caefa6c99c42c366ad225c12d58960a');
+    assert.equal(registry.get('incident-triage', 1).hash, '04d707f2ca62972b240cb7ae259d2bad3436f2dcde50f3bd0c6e9e19ac36ccd4');
   });
 });
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
 import { ManualClock } from '../../src/engine/clock.js';
 import { createHarness } from './support/engine-harness.js';
 import type { Harness } from './support/engine-harness.js';
@@ -66,7 +67,49 @@ describe('timers', () => {
     assert.equal(fired.eventId, `timer:${AFTER}@3`);
     assert.equal(fired.version, 4);
   });
+  it('fires a large batch of timers due at one moment exactly once each, across claims and replicas', async () => {
+    const count = 1_200; // more than one claim (500 rows) per replica
+    const ids: string[] = [];
+    for (let i = 0; i < count; i += 50) {
+      const views = await Promise.all(Array.from({ length: Math.min(50, count - i) }, (_, k) => waiting(`many-${i + k}`, 7_000)));
+      ids.push(...views.map((v) => v.id));
+    }
+    const fired = new Set<string>();
+    let allFired!: () => void;
+    const done = new Promise<void>((resolve) => (allFired = resolve));
+    const unsubscribe = await h.bus.subscribeAll((m) => {
+      if (m.eventType === AFTER && ids.includes(m.workflowId)) fired.add(m.workflowId);
+      if (fired.size === count) allFired();
+    });
+    try {
+      clock.advance(7_000);
+      await withTimeout(done, 120_000, () => `${fired.size} of ${count} timers fired`);
+    } finally {
+      await unsubscribe();
+    }
+    // The store is the judge: one firing per workflow in the history, no timer row left.
+    const { rows } = await sql<{ workflow_id: string; firings: string }>`select w.id as workflow_id,
+        (select count(*) from workflow_history h where h.workflow_id = w.id and h.event_type = ${AFTER}) as firings
+      from workflows w where w.id = any(${ids}::text[])`.execute(h.db.db);
+    assert.equal(rows.length, count);
+    assert.deepEqual(rows.filter((r) => Number(r.firings) !== 1), []);
+    const left = await sql<{ n: string }>`select count(*) as n from workflow_timers where workflow_id = any(${ids}::text[])`.execute(h.db.db);
+    assert.equal(Number(left.rows[0]!.n), 0);
+  });
 });
+
+/** `promise`, or a rejection naming what was missing after `ms`. */
+async function withTimeout(promise: Promise<void>, ms: number, what: () => string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what()}`)), ms);
+  });
+  try {
+    await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 describe('timers after downtime', () => {
   it('fires overdue timers when an engine starts', async () => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { toJson } from '@bufbuild/protobuf';
 import { timestampDate, ValueSchema, type Timestamp } from '@bufbuild/protobuf/wkt';
@@ -7,7 +8,8 @@ import { createGrpcTransport } from '@connectrpc/connect-node';
 import { OrchestratorService, WorkflowStatus, type HistoryEntry, type Workflow } from '../../gen/orchestrator/v1/orchestrator_pb.js';
 import { openDatabase } from '../../src/store/database.js';
 import { silentLogger } from '../../src/telemetry/logger.js';
-import type { TestDatabaseOptions } from './test-database.js';
+import { startServerProcess, type ServerProcess } from './server-process.js';
+import { createTestDatabaseOptions, type TestDatabaseOptions } from './test-database.js';
 
 /** Shared by the crash and replica tests: clients, bounded waits, and the history invariants. */
 
@@ -102,4 +104,34 @@ export async function storedTasks(store: TestDatabaseOptions, workflowId: string
   } finally {
     await database.close();
   }
+}
+
+/**
+ * One store on disk (a PGlite directory, or a Postgres schema) and server processes on it, with
+ * `env` plus each start's own, that a test kills and restarts; all are SIGKILLed at the end.
+ */
+export async function withServerStore(
+  env: Record<string, string>,
+  test: (ctx: { store: TestDatabaseOptions; start: (env?: Record<string, string>) => Promise<ServerProcess> }) => Promise<void>,
+  startTimeoutMs = 60_000,
+): Promise<void> {
+  const store = createTestDatabaseOptions({ onDisk: true });
+  const servers: ServerProcess[] = [];
+  const start = async (more: Record<string, string> = {}) => {
+    const server = await startServerProcess({ ...store.env, ...env, ...more }, startTimeoutMs);
+    servers.push(server);
+    return server;
+  };
+  try {
+    await test({ store, start });
+  } finally {
+    for (const server of servers) await server.stop('SIGKILL');
+    await store.cleanup();
+  }
+}
+
+/** Resolves with the signal that ended the process (it may have ended already). */
+export async function exitSignal(server: ServerProcess): Promise<NodeJS.Signals | null> {
+  if (server.child.exitCode === null && server.child.signalCode === null) await once(server.child, 'exit');
+  return server.child.signalCode;
 }

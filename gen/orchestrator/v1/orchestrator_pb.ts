@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file orchestrator/v1/orchestrator.proto.
  */
 export const file_orchestrator_v1_orchestrator: GenFile = /*@__PURE__*/
-  fileDesc("CiJvcmNoZXN0cmF0b3IvdjEvb3JjaGVzdHJhdG9yLnByb3RvEg9vcmNoZXN0cmF0b3IudjEi5AEKB01hY2hpbmUSCgoCaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoDRITCgtkZXNjcmlwdGlvbhgDIAEoCRIXCg9kZWZpbml0aW9uX2hhc2gYBCABKAkSKwoKZGVmaW5pdGlvbhgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLQoMaW5wdXRfc2NoZW1hGAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIyCgxzdGF0ZV9ldmVudHMYByADKAsyHC5vcmNoZXN0cmF0b3IudjEuU3RhdGVFdmVudHMiLAoLU3RhdGVFdmVudHMSDQoFc3RhdGUYASABKAkSDgoGZXZlbnRzGAIgAygJIhUKE0xpc3RNYWNoaW5lc1JlcXVlc3QiQgoUTGlzdE1hY2hpbmVzUmVzcG9uc2USKgoIbWFjaGluZXMYASADKAsyGC5vcmNoZXN0cmF0b3IudjEuTWFjaGluZSIwChFHZXRNYWNoaW5lUmVxdWVzdBIKCgJpZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgNIj8KEkdldE1hY2hpbmVSZXNwb25zZRIpCgdtYWNoaW5lGAEgASgLMhgub3JjaGVzdHJhdG9yLnYxLk1hY2hpbmUi7gMKCFdvcmtmbG93EgoKAmlkGAEgASgJEhIKCm1hY2hpbmVfaWQYAiABKAkSFwoPbWFjaGluZV92ZXJzaW9uGAMgASgNEi8KBnN0YXR1cxgEIAEoDjIfLm9yY2hlc3RyYXRvci52MS5Xb3JrZmxvd1N0YXR1cxIlCgVzdGF0ZRgFIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIoCgdjb250ZXh0GAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBImCgZvdXRwdXQYByABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSJQoFZXJyb3IYCCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDwoHdmVyc2lvbhgJIAEoDRIvCgtjcmVhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKBnRpbWVycxgMIAMoCzIWLm9yY2hlc3RyYXRvci52MS5UaW1lchIkCgV0YXNrcxgNIAMoCzIVLm9yY2hlc3RyYXRvci52MS5UYXNrEhcKD2FjY2VwdGVkX2V2ZW50cxgOIAMoCSJBCgVUaW1lchIKCgJpZBgBIAEoCRIsCghkdWVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiUwoEVGFzaxIKCgJpZBgBIAEoCRIQCghhY3Rvcl9pZBgCIAEoCRILCgNzcmMYAyABKAkSDgoGc3RhdHVzGAQgASgJEhAKCGF0dGVtcHRzGAUgASgNIpQBChRTdGFydFdvcmtmbG93UmVxdWVzdBISCgptYWNoaW5lX2lkGAEgASgJEhcKD21hY2hpbmVfdmVyc2lvbhgCIAEoDRImCgVpbnB1dBgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEwoLd29ya2Zsb3dfaWQYBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSJEChVTdGFydFdvcmtmbG93UmVzcG9uc2USKwoId29ya2Zsb3cYASABKAsyGS5vcmNoZXN0cmF0b3IudjEuV29ya2Zsb3ciNAoSR2V0V29ya2Zsb3dSZXF1ZXN0EgoKAmlkGAEgASgJEhIKCmF0X3ZlcnNpb24YAiABKA0iQgoTR2V0V29ya2Zsb3dSZXNwb25zZRIrCgh3b3JrZmxvdxgBIAEoCzIZLm9yY2hlc3RyYXRvci52MS5Xb3JrZmxvdyL4AQoUTGlzdFdvcmtmbG93c1JlcXVlc3QSEgoKbWFjaGluZV9pZBgBIAEoCRIvCgZzdGF0dXMYAiABKA4yHy5vcmNoZXN0cmF0b3IudjEuV29ya2Zsb3dTdGF0dXMSDQoFc3RhdGUYAyABKAkSMQoNY3JlYXRlZF9hZnRlchgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOY3JlYXRlZF9iZWZvcmUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXBhZ2Vfc2l6ZRgGIAEoDRISCgpwYWdlX3Rva2VuGAcgASgJIl4KFUxpc3RXb3JrZmxvd3NSZXNwb25zZRIsCgl3b3JrZmxvd3MYASADKAsyGS5vcmNoZXN0cmF0b3IudjEuV29ya2Zsb3cSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIj8KBUV2ZW50EgwKBHR5cGUYASABKAkSKAoHcGF5bG9hZBgCIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QilAEKEFNlbmRFdmVudFJlcXVlc3QSEwoLd29ya2Zsb3dfaWQYASABKAkSJQoFZXZlbnQYAiABKAsyFi5vcmNoZXN0cmF0b3IudjEuRXZlbnQSEAoIZXZlbnRfaWQYAyABKAkSHQoQZXhwZWN0ZWRfdmVyc2lvbhgEIAEoDUgAiAEBQhMKEV9leHBlY3RlZF92ZXJzaW9uIkAKEVNlbmRFdmVudFJlc3BvbnNlEisKCHdvcmtmbG93GAEgASgLMhkub3JjaGVzdHJhdG9yLnYxLldvcmtmbG93IjwKFUNhbmNlbFdvcmtmbG93UmVxdWVzdBITCgt3b3JrZmxvd19pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiRQoWQ2FuY2VsV29ya2Zsb3dSZXNwb25zZRIrCgh3b3JrZmxvdxgBIAEoCzIZLm9yY2hlc3RyYXRvci52MS5Xb3JrZmxvdyLdAgoMSGlzdG9yeUVudHJ5EhMKC3dvcmtmbG93X2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKA0SEgoKZXZlbnRfdHlwZRgDIAEoCRImCgVldmVudBgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEAoIZXZlbnRfaWQYBSABKAkSKgoKZnJvbV9zdGF0ZRgGIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIoCgh0b19zdGF0ZRgHIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIvCgZzdGF0dXMYCCABKA4yHy5vcmNoZXN0cmF0b3IudjEuV29ya2Zsb3dTdGF0dXMSKAoHY29udGV4dBgJIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKAoEdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiZQoRR2V0SGlzdG9yeVJlcXVlc3QSEwoLd29ya2Zsb3dfaWQYASABKAkSFAoMZnJvbV92ZXJzaW9uGAIgASgNEhEKCXBhZ2Vfc2l6ZRgDIAEoDRISCgpwYWdlX3Rva2VuGAQgASgJIl0KEkdldEhpc3RvcnlSZXNwb25zZRIuCgdlbnRyaWVzGAEgAygLMh0ub3JjaGVzdHJhdG9yLnYxLkhpc3RvcnlFbnRyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiQQoUV2F0Y2hXb3JrZmxvd1JlcXVlc3QSEwoLd29ya2Zsb3dfaWQYASABKAkSFAoMZnJvbV92ZXJzaW9uGAIgASgNIkUKFVdhdGNoV29ya2Zsb3dSZXNwb25zZRIsCgVlbnRyeRgBIAEoCzIdLm9yY2hlc3RyYXRvci52MS5IaXN0b3J5RW50cnkiPgoUTGlzdFRvb2xDYWxsc1JlcXVlc3QSEwoLd29ya2Zsb3dfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgNIkEKFUxpc3RUb29sQ2FsbHNSZXNwb25zZRIoCgVjYWxscxgBIAMoCzIZLm9yY2hlc3RyYXRvci52MS5Ub29sQ2FsbCL+AQoIVG9vbENhbGwSDwoHdGFza19pZBgBIAEoCRILCgNzcmMYAiABKAkSDQoFY2xhaW0YAyABKA0SDwoHYXR0ZW1wdBgEIAEoDRINCgVvd25lchgFIAEoCRIuCgpzdGFydF90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKbGF0ZW5jeV9tcxgIIAEoARIPCgdvdXRjb21lGAkgASgJEhIKCmVycm9yX2tpbmQYCiABKAkSDgoGc3RhdHVzGAsgASgNKqEBCg5Xb3JrZmxvd1N0YXR1cxIfChtXT1JLRkxPV19TVEFUVVNfVU5TUEVDSUZJRUQQABIaChZXT1JLRkxPV19TVEFUVVNfQUNUSVZFEAESGAoUV09SS0ZMT1dfU1RBVFVTX0RPTkUQAhIZChVXT1JLRkxPV19TVEFUVVNfRVJST1IQAxIdChlXT1JLRkxPV19TVEFUVVNfQ0FOQ0VMTEVEEAQy3wcKE09yY2hlc3RyYXRvclNlcnZpY2USYAoMTGlzdE1hY2hpbmVzEiQub3JjaGVzdHJhdG9yLnYxLkxpc3RNYWNoaW5lc1JlcXVlc3QaJS5vcmNoZXN0cmF0b3IudjEuTGlzdE1hY2hpbmVzUmVzcG9uc2UiA5ACARJaCgpHZXRNYWNoaW5lEiIub3JjaGVzdHJhdG9yLnYxLkdldE1hY2hpbmVSZXF1ZXN0GiMub3JjaGVzdHJhdG9yLnYxLkdldE1hY2hpbmVSZXNwb25zZSIDkAIBEmAKDVN0YXJ0V29ya2Zsb3cSJS5vcmNoZXN0cmF0b3IudjEuU3RhcnRXb3JrZmxvd1JlcXVlc3QaJi5vcmNoZXN0cmF0b3IudjEuU3RhcnRXb3JrZmxvd1Jlc3BvbnNlIgASXQoLR2V0V29ya2Zsb3cSIy5vcmNoZXN0cmF0b3IudjEuR2V0V29ya2Zsb3dSZXF1ZXN0GiQub3JjaGVzdHJhdG9yLnYxLkdldFdvcmtmbG93UmVzcG9uc2UiA5ACARJjCg1MaXN0V29ya2Zsb3dzEiUub3JjaGVzdHJhdG9yLnYxLkxpc3RXb3JrZmxvd3NSZXF1ZXN0GiYub3JjaGVzdHJhdG9yLnYxLkxpc3RXb3JrZmxvd3NSZXNwb25zZSIDkAIBElQKCVNlbmRFdmVudBIhLm9yY2hlc3RyYXRvci52MS5TZW5kRXZlbnRSZXF1ZXN0GiIub3JjaGVzdHJhdG9yLnYxLlNlbmRFdmVudFJlc3BvbnNlIgASZgoOQ2FuY2VsV29ya2Zsb3cSJi5vcmNoZXN0cmF0b3IudjEuQ2FuY2VsV29ya2Zsb3dSZXF1ZXN0Gicub3JjaGVzdHJhdG9yLnYxLkNhbmNlbFdvcmtmbG93UmVzcG9uc2UiA5ACAhJaCgpHZXRIaXN0b3J5EiIub3JjaGVzdHJhdG9yLnYxLkdldEhpc3RvcnlSZXF1ZXN0GiMub3JjaGVzdHJhdG9yLnYxLkdldEhpc3RvcnlSZXNwb25zZSIDkAIBEmMKDUxpc3RUb29sQ2FsbHMSJS5vcmNoZXN0cmF0b3IudjEuTGlzdFRvb2xDYWxsc1JlcXVlc3QaJi5vcmNoZXN0cmF0b3IudjEuTGlzdFRvb2xDYWxsc1Jlc3BvbnNlIgOQAgESZQoNV2F0Y2hXb3JrZmxvdxIlLm9yY2hlc3RyYXRvci52MS5XYXRjaFdvcmtmbG93UmVxdWVzdBomLm9yY2hlc3RyYXRvci52MS5XYXRjaFdvcmtmbG93UmVzcG9uc2UiA5ACATABYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("CiJvcmNoZXN0cmF0b3IvdjEvb3JjaGVzdHJhdG9yLnByb3RvEg9vcmNoZXN0cmF0b3IudjEi5AEKB01hY2hpbmUSCgoCaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoDRITCgtkZXNjcmlwdGlvbhgDIAEoCRIXCg9kZWZpbml0aW9uX2hhc2gYBCABKAkSKwoKZGVmaW5pdGlvbhgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLQoMaW5wdXRfc2NoZW1hGAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIyCgxzdGF0ZV9ldmVudHMYByADKAsyHC5vcmNoZXN0cmF0b3IudjEuU3RhdGVFdmVudHMiLAoLU3RhdGVFdmVudHMSDQoFc3RhdGUYASABKAkSDgoGZXZlbnRzGAIgAygJIhUKE0xpc3RNYWNoaW5lc1JlcXVlc3QiQgoUTGlzdE1hY2hpbmVzUmVzcG9uc2USKgoIbWFjaGluZXMYASADKAsyGC5vcmNoZXN0cmF0b3IudjEuTWFjaGluZSIwChFHZXRNYWNoaW5lUmVxdWVzdBIKCgJpZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgNIj8KEkdldE1hY2hpbmVSZXNwb25zZRIpCgdtYWNoaW5lGAEgASgLMhgub3JjaGVzdHJhdG9yLnYxLk1hY2hpbmUi7gMKCFdvcmtmbG93EgoKAmlkGAEgASgJEhIKCm1hY2hpbmVfaWQYAiABKAkSFwoPbWFjaGluZV92ZXJzaW9uGAMgASgNEi8KBnN0YXR1cxgEIAEoDjIfLm9yY2hlc3RyYXRvci52MS5Xb3JrZmxvd1N0YXR1cxIlCgVzdGF0ZRgFIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIoCgdjb250ZXh0GAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBImCgZvdXRwdXQYByABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSJQoFZXJyb3IYCCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDwoHdmVyc2lvbhgJIAEoDRIvCgtjcmVhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKBnRpbWVycxgMIAMoCzIWLm9yY2hlc3RyYXRvci52MS5UaW1lchIkCgV0YXNrcxgNIAMoCzIVLm9yY2hlc3RyYXRvci52MS5UYXNrEhcKD2FjY2VwdGVkX2V2ZW50cxgOIAMoCSJBCgVUaW1lchIKCgJpZBgBIAEoCRIsCghkdWVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiUwoEVGFzaxIKCgJpZBgBIAEoCRIQCghhY3Rvcl9pZBgCIAEoCRILCgNzcmMYAyABKAkSDgoGc3RhdHVzGAQgASgJEhAKCGF0dGVtcHRzGAUgASgNIpQBChRTdGFydFdvcmtmbG93UmVxdWVzdBISCgptYWNoaW5lX2lkGAEgASgJEhcKD21hY2hpbmVfdmVyc2lvbhgCIAEoDRImCgVpbnB1dBgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEwoLd29ya2Zsb3dfaWQYBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSJEChVTdGFydFdvcmtmbG93UmVzcG9uc2USKwoId29ya2Zsb3cYASABKAsyGS5vcmNoZXN0cmF0b3IudjEuV29ya2Zsb3ciNAoSR2V0V29ya2Zsb3dSZXF1ZXN0EgoKAmlkGAEgASgJEhIKCmF0X3ZlcnNpb24YAiABKA0iQgoTR2V0V29ya2Zsb3dSZXNwb25zZRIrCgh3b3JrZmxvdxgBIAEoCzIZLm9yY2hlc3RyYXRvci52MS5Xb3JrZmxvdyL4AQoUTGlzdFdvcmtmbG93c1JlcXVlc3QSEgoKbWFjaGluZV9pZBgBIAEoCRIvCgZzdGF0dXMYAiABKA4yHy5vcmNoZXN0cmF0b3IudjEuV29ya2Zsb3dTdGF0dXMSDQoFc3RhdGUYAyABKAkSMQoNY3JlYXRlZF9hZnRlchgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOY3JlYXRlZF9iZWZvcmUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXBhZ2Vfc2l6ZRgGIAEoDRISCgpwYWdlX3Rva2VuGAcgASgJIl4KFUxpc3RXb3JrZmxvd3NSZXNwb25zZRIsCgl3b3JrZmxvd3MYASADKAsyGS5vcmNoZXN0cmF0b3IudjEuV29ya2Zsb3cSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIj8KBUV2ZW50EgwKBHR5cGUYASABKAkSKAoHcGF5bG9hZBgCIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QilAEKEFNlbmRFdmVudFJlcXVlc3QSEwoLd29ya2Zsb3dfaWQYASABKAkSJQoFZXZlbnQYAiABKAsyFi5vcmNoZXN0cmF0b3IudjEuRXZlbnQSEAoIZXZlbnRfaWQYAyABKAkSHQoQZXhwZWN0ZWRfdmVyc2lvbhgEIAEoDUgAiAEBQhMKEV9leHBlY3RlZF92ZXJzaW9uIkAKEVNlbmRFdmVudFJlc3BvbnNlEisKCHdvcmtmbG93GAEgASgLMhkub3JjaGVzdHJhdG9yLnYxLldvcmtmbG93IjwKFUNhbmNlbFdvcmtmbG93UmVxdWVzdBITCgt3b3JrZmxvd19pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiRQoWQ2FuY2VsV29ya2Zsb3dSZXNwb25zZRIrCgh3b3JrZmxvdxgBIAEoCzIZLm9yY2hlc3RyYXRvci52MS5Xb3JrZmxvdyLdAgoMSGlzdG9yeUVudHJ5EhMKC3dvcmtmbG93X2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKA0SEgoKZXZlbnRfdHlwZRgDIAEoCRImCgVldmVudBgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEAoIZXZlbnRfaWQYBSABKAkSKgoKZnJvbV9zdGF0ZRgGIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIoCgh0b19zdGF0ZRgHIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIvCgZzdGF0dXMYCCABKA4yHy5vcmNoZXN0cmF0b3IudjEuV29ya2Zsb3dTdGF0dXMSKAoHY29udGV4dBgJIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKAoEdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiZQoRR2V0SGlzdG9yeVJlcXVlc3QSEwoLd29ya2Zsb3dfaWQYASABKAkSFAoMZnJvbV92ZXJzaW9uGAIgASgNEhEKCXBhZ2Vfc2l6ZRgDIAEoDRISCgpwYWdlX3Rva2VuGAQgASgJIl0KEkdldEhpc3RvcnlSZXNwb25zZRIuCgdlbnRyaWVzGAEgAygLMh0ub3JjaGVzdHJhdG9yLnYxLkhpc3RvcnlFbnRyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiQQoUV2F0Y2hXb3JrZmxvd1JlcXVlc3QSEwoLd29ya2Zsb3dfaWQYASABKAkSFAoMZnJvbV92ZXJzaW9uGAIgASgNIkUKFVdhdGNoV29ya2Zsb3dSZXNwb25zZRIsCgVlbnRyeRgBIAEoCzIdLm9yY2hlc3RyYXRvci52MS5IaXN0b3J5RW50cnkimQEKFVdhdGNoV29ya2Zsb3dzUmVxdWVzdBISCgptYWNoaW5lX2lkGAEgASgJEjEKCHN0YXR1c2VzGAIgAygOMh8ub3JjaGVzdHJhdG9yLnYxLldvcmtmbG93U3RhdHVzEikKBXNpbmNlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZjdXJzb3IYBCABKAkigwEKFldhdGNoV29ya2Zsb3dzUmVzcG9uc2USLAoFZW50cnkYASABKAsyHS5vcmNoZXN0cmF0b3IudjEuSGlzdG9yeUVudHJ5EhIKCm1hY2hpbmVfaWQYAiABKAkSFwoPbWFjaGluZV92ZXJzaW9uGAMgASgNEg4KBmN1cnNvchgEIAEoCSJSChRMaXN0VG9vbENhbGxzUmVxdWVzdBITCgt3b3JrZmxvd19pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0SEgoKcGFnZV90b2tlbhgDIAEoCSJaChVMaXN0VG9vbENhbGxzUmVzcG9uc2USKAoFY2FsbHMYASADKAsyGS5vcmNoZXN0cmF0b3IudjEuVG9vbENhbGwSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIv4BCghUb29sQ2FsbBIPCgd0YXNrX2lkGAEgASgJEgsKA3NyYxgCIAEoCRINCgVjbGFpbRgDIAEoDRIPCgdhdHRlbXB0GAQgASgNEg0KBW93bmVyGAUgASgJEi4KCnN0YXJ0X3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpsYXRlbmN5X21zGAggASgBEg8KB291dGNvbWUYCSABKAkSEgoKZXJyb3Jfa2luZBgKIAEoCRIOCgZzdGF0dXMYCyABKA0qoQEKDldvcmtmbG93U3RhdHVzEh8KG1dPUktGTE9XX1NUQVRVU19VTlNQRUNJRklFRBAAEhoKFldPUktGTE9XX1NUQVRVU19BQ1RJVkUQARIYChRXT1JLRkxPV19TVEFUVVNfRE9ORRACEhkKFVdPUktGTE9XX1NUQVRVU19FUlJPUhADEh0KGVdPUktGTE9XX1NUQVRVU19DQU5DRUxMRUQQBDLJCAoTT3JjaGVzdHJhdG9yU2VydmljZRJgCgxMaXN0TWFjaGluZXMSJC5vcmNoZXN0cmF0b3IudjEuTGlzdE1hY2hpbmVzUmVxdWVzdBolLm9yY2hlc3RyYXRvci52MS5MaXN0TWFjaGluZXNSZXNwb25zZSIDkAIBEloKCkdldE1hY2hpbmUSIi5vcmNoZXN0cmF0b3IudjEuR2V0TWFjaGluZVJlcXVlc3QaIy5vcmNoZXN0cmF0b3IudjEuR2V0TWFjaGluZVJlc3BvbnNlIgOQAgESYAoNU3RhcnRXb3JrZmxvdxIlLm9yY2hlc3RyYXRvci52MS5TdGFydFdvcmtmbG93UmVxdWVzdBomLm9yY2hlc3RyYXRvci52MS5TdGFydFdvcmtmbG93UmVzcG9uc2UiABJdCgtHZXRXb3JrZmxvdxIjLm9yY2hlc3RyYXRvci52MS5HZXRXb3JrZmxvd1JlcXVlc3QaJC5vcmNoZXN0cmF0b3IudjEuR2V0V29ya2Zsb3dSZXNwb25zZSIDkAIBEmMKDUxpc3RXb3JrZmxvd3MSJS5vcmNoZXN0cmF0b3IudjEuTGlzdFdvcmtmbG93c1JlcXVlc3QaJi5vcmNoZXN0cmF0b3IudjEuTGlzdFdvcmtmbG93c1Jlc3BvbnNlIgOQAgESVAoJU2VuZEV2ZW50EiEub3JjaGVzdHJhdG9yLnYxLlNlbmRFdmVudFJlcXVlc3QaIi5vcmNoZXN0cmF0b3IudjEuU2VuZEV2ZW50UmVzcG9uc2UiABJmCg5DYW5jZWxXb3JrZmxvdxImLm9yY2hlc3RyYXRvci52MS5DYW5jZWxXb3JrZmxvd1JlcXVlc3QaJy5vcmNoZXN0cmF0b3IudjEuQ2FuY2VsV29ya2Zsb3dSZXNwb25zZSIDkAICEloKCkdldEhpc3RvcnkSIi5vcmNoZXN0cmF0b3IudjEuR2V0SGlzdG9yeVJlcXVlc3QaIy5vcmNoZXN0cmF0b3IudjEuR2V0SGlzdG9yeVJlc3BvbnNlIgOQAgESYwoNTGlzdFRvb2xDYWxscxIlLm9yY2hlc3RyYXRvci52MS5MaXN0VG9vbENhbGxzUmVxdWVzdBomLm9yY2hlc3RyYXRvci52MS5MaXN0VG9vbENhbGxzUmVzcG9uc2UiA5ACARJlCg1XYXRjaFdvcmtmbG93EiUub3JjaGVzdHJhdG9yLnYxLldhdGNoV29ya2Zsb3dSZXF1ZXN0GiYub3JjaGVzdHJhdG9yLnYxLldhdGNoV29ya2Zsb3dSZXNwb25zZSIDkAIBMAESaAoOV2F0Y2hXb3JrZmxvd3MSJi5vcmNoZXN0cmF0b3IudjEuV2F0Y2hXb3JrZmxvd3NSZXF1ZXN0Gicub3JjaGVzdHJhdG9yLnYxLldhdGNoV29ya2Zsb3dzUmVzcG9uc2UiA5ACATABYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message orchestrator.v1.Machine
@@ -306,7 +306,8 @@ export type Task = Message<"orchestrator.v1.Task"> & {
   src: string;
 
   /**
-   * pending, running, done, failed, cancelled.
+   * pending, running, waiting (for a child workflow started by workflow.start),
+   * done, failed, cancelled.
    *
    * @generated from field: string status = 4;
    */
@@ -787,6 +788,85 @@ export const WatchWorkflowResponseSchema: GenMessage<WatchWorkflowResponse> = /*
   messageDesc(file_orchestrator_v1_orchestrator, 24);
 
 /**
+ * @generated from message orchestrator.v1.WatchWorkflowsRequest
+ */
+export type WatchWorkflowsRequest = Message<"orchestrator.v1.WatchWorkflowsRequest"> & {
+  /**
+   * Only workflows of this machine; empty: every machine.
+   *
+   * @generated from field: string machine_id = 1;
+   */
+  machineId: string;
+
+  /**
+   * Only transitions that leave the workflow in one of these statuses; empty: all.
+   *
+   * @generated from field: repeated orchestrator.v1.WorkflowStatus statuses = 2;
+   */
+  statuses: WorkflowStatus[];
+
+  /**
+   * Replay transitions committed at or after this time, then follow live ones;
+   * unset (and no cursor): live ones from now.
+   *
+   * @generated from field: google.protobuf.Timestamp since = 3;
+   */
+  since?: Timestamp | undefined;
+
+  /**
+   * Resume from a previous response's cursor (instead of since).
+   *
+   * @generated from field: string cursor = 4;
+   */
+  cursor: string;
+};
+
+/**
+ * Describes the message orchestrator.v1.WatchWorkflowsRequest.
+ * Use `create(WatchWorkflowsRequestSchema)` to create a new message.
+ */
+export const WatchWorkflowsRequestSchema: GenMessage<WatchWorkflowsRequest> = /*@__PURE__*/
+  messageDesc(file_orchestrator_v1_orchestrator, 25);
+
+/**
+ * @generated from message orchestrator.v1.WatchWorkflowsResponse
+ */
+export type WatchWorkflowsResponse = Message<"orchestrator.v1.WatchWorkflowsResponse"> & {
+  /**
+   * The transition; unset in a heartbeat.
+   *
+   * @generated from field: orchestrator.v1.HistoryEntry entry = 1;
+   */
+  entry?: HistoryEntry | undefined;
+
+  /**
+   * The workflow's machine (set with entry).
+   *
+   * @generated from field: string machine_id = 2;
+   */
+  machineId: string;
+
+  /**
+   * @generated from field: uint32 machine_version = 3;
+   */
+  machineVersion: number;
+
+  /**
+   * Opaque; pass as WatchWorkflowsRequest.cursor to resume.
+   *
+   * @generated from field: string cursor = 4;
+   */
+  cursor: string;
+};
+
+/**
+ * Describes the message orchestrator.v1.WatchWorkflowsResponse.
+ * Use `create(WatchWorkflowsResponseSchema)` to create a new message.
+ */
+export const WatchWorkflowsResponseSchema: GenMessage<WatchWorkflowsResponse> = /*@__PURE__*/
+  messageDesc(file_orchestrator_v1_orchestrator, 26);
+
+/**
  * @generated from message orchestrator.v1.ListToolCallsRequest
  */
 export type ListToolCallsRequest = Message<"orchestrator.v1.ListToolCallsRequest"> & {
@@ -801,6 +881,13 @@ export type ListToolCallsRequest = Message<"orchestrator.v1.ListToolCallsRequest
    * @generated from field: uint32 page_size = 2;
    */
   pageSize: number;
+
+  /**
+   * next_page_token of the previous page (same workflow_id); empty for the first page.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
 };
 
 /**
@@ -808,7 +895,7 @@ export type ListToolCallsRequest = Message<"orchestrator.v1.ListToolCallsRequest
  * Use `create(ListToolCallsRequestSchema)` to create a new message.
  */
 export const ListToolCallsRequestSchema: GenMessage<ListToolCallsRequest> = /*@__PURE__*/
-  messageDesc(file_orchestrator_v1_orchestrator, 25);
+  messageDesc(file_orchestrator_v1_orchestrator, 27);
 
 /**
  * @generated from message orchestrator.v1.ListToolCallsResponse
@@ -818,6 +905,13 @@ export type ListToolCallsResponse = Message<"orchestrator.v1.ListToolCallsRespon
    * @generated from field: repeated orchestrator.v1.ToolCall calls = 1;
    */
   calls: ToolCall[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
 };
 
 /**
@@ -825,7 +919,7 @@ export type ListToolCallsResponse = Message<"orchestrator.v1.ListToolCallsRespon
  * Use `create(ListToolCallsResponseSchema)` to create a new message.
  */
 export const ListToolCallsResponseSchema: GenMessage<ListToolCallsResponse> = /*@__PURE__*/
-  messageDesc(file_orchestrator_v1_orchestrator, 26);
+  messageDesc(file_orchestrator_v1_orchestrator, 28);
 
 /**
  * One attempt of one tool call.
@@ -882,7 +976,8 @@ export type ToolCall = Message<"orchestrator.v1.ToolCall"> & {
   latencyMs: number;
 
   /**
-   * "ok" or "error".
+   * "ok", "error", or "refused" (the tool's policy turned the call away before
+   * it ran: error_kind circuit_open or bulkhead_full).
    *
    * @generated from field: string outcome = 9;
    */
@@ -908,7 +1003,7 @@ export type ToolCall = Message<"orchestrator.v1.ToolCall"> & {
  * Use `create(ToolCallSchema)` to create a new message.
  */
 export const ToolCallSchema: GenMessage<ToolCall> = /*@__PURE__*/
-  messageDesc(file_orchestrator_v1_orchestrator, 27);
+  messageDesc(file_orchestrator_v1_orchestrator, 29);
 
 /**
  * @generated from enum orchestrator.v1.WorkflowStatus
@@ -1063,6 +1158,23 @@ export const OrchestratorService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchWorkflowRequestSchema;
     output: typeof WatchWorkflowResponseSchema;
+  },
+  /**
+   * WatchWorkflows follows the transitions of every workflow matching the
+   * filter, on any replica (dashboards, browsers). Each workflow's transitions
+   * come once and in version order (no order across workflows), from `since`
+   * or `cursor` (replayed from the history first) or from now. It never ends
+   * by itself; after a quiet poll interval a heartbeat (no entry) carries the
+   * cursor. To resume after a disconnect, pass the last cursor received: the
+   * new stream misses nothing and may repeat the last few seconds of
+   * transitions (skip versions you already have).
+   *
+   * @generated from rpc orchestrator.v1.OrchestratorService.WatchWorkflows
+   */
+  watchWorkflows: {
+    methodKind: "server_streaming";
+    input: typeof WatchWorkflowsRequestSchema;
+    output: typeof WatchWorkflowsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_orchestrator_v1_orchestrator, 0);

@@ -1,3 +1,5 @@
+import type { JsonObject, JsonValue } from '../json.js';
+
 /**
  * A transition as it is announced after commit. The bus is for fan-out only:
  * the store stays the source of truth, and `version` lets a subscriber notice
@@ -13,11 +15,35 @@ export interface TransitionMessage {
   /** xstate state value, as JSON. */
   state: unknown;
   eventType: string;
-  /** ISO-8601 commit time. */
+  /** ISO-8601 commit time (the history entry's time). */
   at: string;
+  /** Commit time of the version before this one; absent for version 1. */
+  previousAt?: string;
   /** W3C trace context of the transition, when there is one. */
   traceparent?: string;
+  /**
+   * The rest of the history entry, so a watcher that holds version - 1 can yield this one
+   * without reading the store. Left out when the message would be too large (a big context
+   * or event): the watcher then reads the entry from the history.
+   */
+  entry?: TransitionEntryData;
 }
+
+/** History entry fields a TransitionMessage does not carry already. */
+export interface TransitionEntryData {
+  /** The event as the machine received it (`{ type, ...payload }`). */
+  event: JsonObject;
+  eventId: string | null;
+  fromState: JsonValue | null;
+  context: JsonObject;
+}
+
+/**
+ * "There is work another replica could take": a task committed with no owner, or a timer
+ * armed for `dueAt`. Receivers poll their claim queries now instead of at the next interval;
+ * a lost message only delays the work until that poll.
+ */
+export type WorkMessage = { kind: 'task'; from: string } | { kind: 'timer'; from: string; dueAt: string };
 
 /** Health of a bus connection, as the health service reports it. */
 export interface BusStatus {
@@ -43,8 +69,12 @@ export interface EventBus {
   publish(message: TransitionMessage): Promise<void>;
   /** Receive transitions of one workflow. */
   subscribe(workflowId: string, onMessage: (message: TransitionMessage) => void): Promise<Unsubscribe>;
-  /** Receive every transition (dashboards, WatchWorkflows). */
+  /** Receive every transition (WatchWorkflows). */
   subscribeAll(onMessage: (message: TransitionMessage) => void): Promise<Unsubscribe>;
+  /** Announce claimable work on the work channel (small messages; never the firehose). */
+  publishWork(message: WorkMessage): Promise<void>;
+  /** Receive work announcements, including this process's own (compare `from`). */
+  subscribeWork(onMessage: (message: WorkMessage) => void): Promise<Unsubscribe>;
   /** Current connection status; `onChange` is called on every change. */
   status(): BusStatus;
   onStatusChange(listener: (status: BusStatus) => void): () => void;

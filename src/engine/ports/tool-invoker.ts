@@ -23,6 +23,11 @@ export interface ToolAttempt {
   startedAt: Date;
   endedAt: Date;
   ok: boolean;
+  /**
+   * The policy turned the call away before the adapter ran (`circuit_open`, `bulkhead_full`):
+   * journaled as `refused`, `startedAt` = `endedAt`.
+   */
+  refused?: boolean;
   /** The failure's kind (`timeout`, `http`, `network`, ...) when not ok. */
   errorKind?: string;
   /** HTTP status of the failure, when there was one. */

@@ -19,8 +19,25 @@ export interface WorkflowRecord {
   createdAt: Date;
   updatedAt: Date;
   timers: TimerRecord[];
-  /** Pending and running tasks only. */
+  /** Open tasks only: pending, running, and waiting for a child workflow. */
   tasks: TaskRecord[];
+  /** Set on a child workflow: the parent task it reports its outcome to. */
+  parent?: ParentLink;
+}
+
+/** A child workflow's link to the `workflow.start` task of its parent (see engine/child-workflows.ts). */
+export interface ParentLink {
+  workflowId: string;
+  taskId: string;
+}
+
+/** A child workflow as the engine's sweep sees it. */
+export interface ChildRecord {
+  id: string;
+  status: WorkflowStatus;
+  output: JsonValue | null;
+  error: JsonValue | null;
+  parent: ParentLink;
 }
 
 export interface TimerRecord {
@@ -37,7 +54,8 @@ export interface TaskRecord {
   actorId: string;
   src: string;
   input: JsonValue;
-  status: 'pending' | 'running' | 'done' | 'failed' | 'cancelled';
+  /** `waiting`: handed to a child workflow, no lease; the child's end reports the result. */
+  status: 'pending' | 'running' | 'waiting' | 'done' | 'failed' | 'cancelled';
   attempts: number;
   leaseOwner: string | null;
   leaseUntil: Date | null;
@@ -74,7 +92,8 @@ export interface CommitEffects {
 /** A row the transition consumes in the same transaction; if it is gone, nothing is written. */
 export type Consume =
   | { kind: 'timer'; timerId: string; armedVersion: number }
-  | { kind: 'task'; taskId: string; owner: string; status: 'done' | 'failed'; result: JsonValue | null; error: JsonValue | null };
+  /** `owner` null: the task is `waiting` for a child workflow (no lease), else `running` under that lease. */
+  | { kind: 'task'; taskId: string; owner: string | null; status: 'done' | 'failed'; result: JsonValue | null; error: JsonValue | null };
 
 /** Everything one transition writes, in one transaction. */
 export interface TransitionCommit {
@@ -125,6 +144,8 @@ export interface NewWorkflow {
   error: JsonValue | null;
   at: Date;
   effects: CommitEffects;
+  /** A child workflow's parent task, stored with version 1. */
+  parent?: ParentLink;
 }
 
 export interface WorkflowFilter {
@@ -152,9 +173,20 @@ export interface ToolCallRecord {
   startedAt: Date;
   endedAt: Date;
   latencyMs: number;
-  outcome: 'ok' | 'error';
+  /** `refused`: the policy turned the call away before the adapter ran (circuit_open, bulkhead_full). */
+  outcome: 'ok' | 'error' | 'refused';
   errorKind: string | null;
   status: number | null;
+}
+
+/** A workflow with history rows committed at or after some time (see `listChangedSince`). */
+export interface ChangedWorkflow {
+  workflowId: string;
+  machineId: string;
+  machineVersion: number;
+  /** The lowest and highest version committed at or after the time asked for. */
+  firstVersion: number;
+  lastVersion: number;
 }
 
 /**
@@ -181,6 +213,12 @@ export interface WorkflowStore {
   getHistoryAt(workflowId: string, version: number): Promise<HistoryRecord | undefined>;
   /** Versions >= fromVersion, ascending, at most `limit`. */
   listHistory(workflowId: string, fromVersion: number, limit: number): Promise<HistoryRecord[]>;
+  /**
+   * Workflows with history rows whose time is >= `since` (optionally of one machine, or one
+   * workflow), by workflow id after `afterId`, at most `limit`. WatchWorkflows replays and
+   * polls with it.
+   */
+  listChangedSince(query: { since: Date; machineId?: string; workflowId?: string; afterId?: string; limit: number }): Promise<ChangedWorkflow[]>;
   /** Newest first by (created_at, id), at most `limit`. */
   listWorkflows(filter: WorkflowFilter, limit: number): Promise<WorkflowRecord[]>;
   /**
@@ -201,8 +239,28 @@ export interface WorkflowStore {
   releaseTasks(owner: string): Promise<number>;
   /** Appends one row to the call journal (outside any transition; rows are never updated). */
   recordToolCall(record: ToolCallRecord): Promise<void>;
-  /** The journal of a workflow, oldest first (by start), at most `limit` rows. */
-  listToolCalls(workflowId: string, limit: number): Promise<ToolCallRecord[]>;
+  /**
+   * The journal of a workflow, oldest first by (start, id), at most `limit` rows, after the
+   * keyset cursor `after` when given (its last row's `startedAt` and `id`).
+   */
+  listToolCalls(workflowId: string, limit: number, after?: { startedAt: Date; id: string }): Promise<(ToolCallRecord & { id: string })[]>;
+  /**
+   * Hands a running task leased to `owner` to a child workflow: `waiting`, lease dropped, so no
+   * poll claims it again. False when the task is no longer running under that lease.
+   */
+  parkTask(workflowId: string, taskId: string, owner: string, at: Date): Promise<boolean>;
+  /**
+   * The next `limit` waiting tasks after `after` in key order, and which of them have a finished
+   * child (a report lost to a crash). `next` continues the scan; null after the last task.
+   */
+  scanWaitingTasks(after: ParentLink | null, limit: number): Promise<{ finished: ChildRecord[]; next: ParentLink | null }>;
+  /**
+   * The next `limit` active children after the id `after`, and which of them have a parent task
+   * that is no longer open (a cascade lost to a crash). `next` is null after the last one.
+   */
+  scanActiveChildren(after: string | null, limit: number): Promise<{ orphans: string[]; next: string | null }>;
+  /** Active children of these tasks of `parent` (just closed by its transition), at most `limit`. */
+  listChildrenOfTasks(parent: { workflowId: string; taskIds: string[] }, limit: number): Promise<string[]>;
   /** Distinct (machine id, version, hash) of active instances, for the start-up check. */
   liveMachineVersions(): Promise<{ machineId: string; machineVersion: number; machineHash: string }[]>;
 }

@@ -20,19 +20,25 @@ export interface Plan {
   summary: string;
 }
 
+const URL = /\bhttps?:\/\/[^\s"'<>]+/g;
+
 /**
  * `llm.plan`, deterministic and local: a stand-in for a model that turns a goal into tool
- * calls. It reads numbers ("sum"), words and quoted text out of the goal and proposes the
- * allowed tools that apply, at most `maxSteps`. Same input, same plan, so tests can rely on it.
+ * calls. It reads numbers ("sum"), a URL (fetched with `http.request`), words and quoted text
+ * out of the goal and proposes the allowed tools that apply, at most `maxSteps`. Same input,
+ * same plan, so tests can rely on it.
  */
 export const planTool: ToolAdapter<PlanInput, Plan> = async (input) => {
   const goal = String(input.goal ?? '');
   const allowed = new Set(input.tools ?? []);
   const steps: PlanStep[] = [];
-  const numbers = (goal.match(/-?\d+(?:\.\d+)?/g) ?? []).map(Number);
+  // A URL in the goal is fetched when the agent may use http.request (agent-task v2); its digits are not numbers to sum.
+  const url = goal.match(URL)?.[0];
+  const numbers = (goal.replace(URL, ' ').match(/-?\d+(?:\.\d+)?/g) ?? []).map(Number);
   if (allowed.has('math.sum') && numbers.length >= 2) {
     steps.push({ tool: 'math.sum', input: { numbers }, why: `the goal mentions ${numbers.length} numbers` });
   }
+  if (allowed.has('http.request') && url) steps.push({ tool: 'http.request', input: { url }, why: 'the goal names a URL' });
   const quoted = goal.match(/"([^"]+)"/)?.[1];
   if (allowed.has('text.upper') && quoted) steps.push({ tool: 'text.upper', input: { text: quoted }, why: 'the goal quotes a text' });
   if (allowed.has('text.wordCount')) steps.push({ tool: 'text.wordCount', input: { text: goal }, why: 'measure the goal' });

@@ -106,6 +106,9 @@ describe('ToolPolicy against a faulty HTTP server', () => {
     const probe = await h.fail('/down-again', { key: 'wf-e:2' });
     assert.deepEqual([probe.kind, probe.attempts], ['circuit_open', 1]);
     assert.equal(h.invoker.policy('http.request')!.state().breaker, 'open');
+    // Every attempt is reported for the journal, the refused one too (it never ran).
+    const attempts = h.events.flatMap((e) => (e.type === 'attempt' && e.idempotencyKey === 'wf-e:1' ? [[e.attempt, e.ok, e.refused ?? false, e.errorKind]] : []));
+    assert.deepEqual(attempts, [[1, false, false, 'http'], [2, false, false, 'http'], [3, false, true, 'circuit_open']]);
   });
 
   it('opens a sampling breaker when the failed share over the window exceeds the threshold', async () => {
@@ -145,6 +148,8 @@ describe('ToolPolicy against a faulty HTTP server', () => {
     assert.equal(server.countFor('wf-f:3'), 0);
     assert.deepEqual(h.invoker.states().map((s) => [s.active, s.queued]), [[0, 0]]);
     assert.equal(h.events.filter((e) => e.type === 'bulkhead_rejected').length, 1);
+    const refusal = h.events.find((e) => e.type === 'attempt' && e.idempotencyKey === 'wf-f:3');
+    assert.deepEqual(refusal && refusal.type === 'attempt' && [refusal.attempt, refusal.refused, refusal.errorKind], [1, true, 'bulkhead_full']);
     const outcomes = h.events.filter((e) => e.type === 'call').map((e) => e.type === 'call' && (e.ok ? 'ok' : e.errorKind));
     assert.deepEqual(outcomes.sort(), ['bulkhead_full', 'ok', 'ok', 'ok']);
   });

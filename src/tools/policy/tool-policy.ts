@@ -32,10 +32,11 @@ export interface ToolPolicyState {
 
 /**
  * What the policy reports as it works, for logs and metrics. `attempt` events come once per
- * adapter call with its outcome (the material of a call journal).
+ * adapter call with its outcome (the material of a call journal), and once for a call refused
+ * before the adapter ran (`refused: true`, kind `circuit_open` or `bulkhead_full`).
  */
 export type ToolPolicyEvent =
-  | { type: 'attempt'; tool: string; idempotencyKey: string; attempt: number; startedAt: Date; endedAt: Date; ok: boolean; errorKind?: string; status?: number }
+  | { type: 'attempt'; tool: string; idempotencyKey: string; attempt: number; startedAt: Date; endedAt: Date; ok: boolean; refused?: boolean; errorKind?: string; status?: number }
   | { type: 'retry'; tool: string; attempt: number; delayMs: number; errorKind?: string }
   | { type: 'give_up'; tool: string; errorKind?: string }
   | { type: 'breaker'; tool: string; state: BreakerState }
@@ -154,6 +155,11 @@ export class ToolPolicy {
     } catch (raw) {
       const error = this.#final(raw, signal, attempts);
       ended(false, error.kind);
+      // Refused before the adapter ran: still one line in the journal, so the refusal is visible.
+      if (error.kind === 'circuit_open' || error.kind === 'bulkhead_full') {
+        const at = new Date();
+        report({ attempt: attempts + 1, startedAt: at, endedAt: at, ok: false, refused: true, errorKind: error.kind });
+      }
       throw error;
     }
   }

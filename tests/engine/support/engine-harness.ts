@@ -5,6 +5,7 @@ import type { ToolInvoker } from '../../../src/engine/ports/tool-invoker.js';
 import { createWorkflowEngine } from '../../../src/engine/workflow-engine.js';
 import type { WorkflowEngine } from '../../../src/engine/workflow-engine.js';
 import { PostgresWorkflowStore } from '../../../src/store/postgres-workflow-store.js';
+import type { PostgresWorkflowStoreOptions } from '../../../src/store/postgres-workflow-store.js';
 import { silentLogger } from '../../../src/telemetry/logger.js';
 import { openTestDatabase } from '../../helpers/test-database.js';
 import type { TestDatabase } from '../../helpers/test-database.js';
@@ -30,10 +31,10 @@ export interface Harness {
  * controlled tools and the probe machine (plus `machines`). Started unless `start: false`.
  */
 export async function createHarness(
-  opts: { machines?: WorkflowDefinition[]; tools?: ControlledTools; options?: WorkflowEngineOptions; start?: boolean } = {},
+  opts: { machines?: WorkflowDefinition[]; tools?: ControlledTools; options?: WorkflowEngineOptions; start?: boolean; store?: PostgresWorkflowStoreOptions } = {},
 ): Promise<Harness> {
   const db = await openTestDatabase();
-  const store = new PostgresWorkflowStore(db.db);
+  const store = new PostgresWorkflowStore(db.db, opts.store);
   const bus = new InMemoryEventBus();
   const tools = opts.tools ?? new ControlledTools(['test.job']);
   const machines = [probe, ...(opts.machines ?? [])];

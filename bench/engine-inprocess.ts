@@ -1,0 +1,86 @@
+import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { InMemoryEventBus } from '../src/bus/in-memory-event-bus.js';
+import { createWorkflowEngine } from '../src/engine/workflow-engine.js';
+import type { ToolInvoker } from '../src/engine/ports/tool-invoker.js';
+import { PostgresWorkflowStore } from '../src/store/postgres-workflow-store.js';
+import { silentLogger } from '../src/telemetry/logger.js';
+import { openTestDatabase } from '../tests/helpers/test-database.js';
+import { machines as benchMachines } from './bench-counter-machine.js';
+import { ownedKeys, runClosedLoop } from './load-runner.js';
+
+/**
+ * The engine without RPC: SendEvent-equivalent calls (`engine.sendEvent`) on bench-counter
+ * workflows in this process, against DATABASE_URL (a fresh schema) or an in-memory PGlite.
+ * Prints transitions/s and the CPU this process spent per transition, which is what profiling
+ * the engine itself needs (run with --cpu-prof to see where it goes). Not part of `make bench`:
+ *
+ *   DATABASE_URL=... node --import tsx bench/engine-inprocess.ts --workflows 1000 --concurrency 1,8,32,128
+ */
+const { values } = parseArgs({
+  options: {
+    workflows: { type: 'string', default: '1000' },
+    transitions: { type: 'string' },
+    concurrency: { type: 'string', default: '1,8,32,128' },
+    rounds: { type: 'string', default: '1' },
+    'max-batch': { type: 'string', default: '64' },
+    'max-in-flight': { type: 'string', default: '2' },
+  },
+});
+const workflows = Number(values.workflows);
+const transitions = Number(values.transitions ?? values.workflows);
+const levels = values.concurrency.split(',').map(Number);
+
+const noTools: ToolInvoker = { has: () => false, invoke: () => Promise.reject(new Error('no tools')) };
+const db = await openTestDatabase();
+const batchSizes: number[] = [];
+const store = new PostgresWorkflowStore(db.db, {
+  maxCommitBatch: Number(values['max-batch']),
+  maxConcurrentCommits: Number(values['max-in-flight']),
+  onCommitBatch: (size) => batchSizes.push(size),
+});
+const bus = new InMemoryEventBus();
+const engine = createWorkflowEngine({ store, bus, machines: benchMachines, tools: noTools, logger: silentLogger });
+await engine.start();
+try {
+  const ids: string[] = [];
+  await runClosedLoop({
+    total: workflows,
+    concurrency: 16,
+    op: async () => {
+      ids.push((await engine.startWorkflow({ machineId: 'bench-counter', input: {} })).id);
+    },
+  });
+  process.stderr.write(`started ${ids.length} workflows on ${db.kind}; load ${loadAverage()}\n`);
+  for (let round = 0; round < Number(values.rounds); round++) {
+    for (const concurrency of levels) {
+      const owned = ownedKeys(ids.length, concurrency);
+      batchSizes.length = 0;
+      const cpu = process.cpuUsage();
+      const result = await runClosedLoop({
+        total: transitions,
+        concurrency,
+        op: async (w, k) => {
+          const keys = owned[w]!;
+          await engine.sendEvent({ workflowId: ids[keys[k % keys.length]!]!, event: { type: 'counter.increment' } });
+        },
+      });
+      const used = process.cpuUsage(cpu);
+      const usPerTransition = Math.round((used.user + used.system) / transitions);
+      const line = { concurrency, perSec: result.perSec, p50: result.latency.p50, p99: result.latency.p99, cpuUsPerTransition: usPerTransition, meanBatch: mean(batchSizes), load: loadAverage() };
+      process.stdout.write(JSON.stringify(line) + '\n');
+    }
+  }
+} finally {
+  await engine.stop();
+  await bus.close();
+  await db.close();
+}
+
+function mean(values: number[]): number {
+  return values.length ? Math.round((values.reduce((a, b) => a + b, 0) / values.length) * 10) / 10 : 0;
+}
+
+function loadAverage(): string {
+  return loadavg().map((l) => l.toFixed(2)).join(' ');
+}
