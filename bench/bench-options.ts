@@ -4,9 +4,12 @@ import type { Protocol } from './bench-clients.js';
 export const PARTS = ['ceiling', 'rpc', 'engine', 'timers', 'storage'] as const;
 export type Part = (typeof PARTS)[number];
 
-/** RPC clients of the `rpc` part: connect-node per protocol, plus a raw node:http JSON client. */
-export type RpcClientKind = Protocol | 'connect-json-raw';
-export const RPC_CLIENTS: readonly RpcClientKind[] = ['connect-json', 'connect-json-raw', 'grpc', 'grpc-web'];
+/**
+ * RPC clients of the `rpc` part: connect-node per protocol, a raw node:http JSON client, and the
+ * external load generators wrk (Connect JSON, HTTP/1.1) and h2load (gRPC, h2) when installed.
+ */
+export type RpcClientKind = Protocol | 'connect-json-raw' | 'connect-json-wrk' | 'grpc-h2load';
+export const RPC_CLIENTS: readonly RpcClientKind[] = ['connect-json-wrk', 'grpc-h2load', 'connect-json', 'connect-json-raw', 'grpc', 'grpc-web'];
 
 /** Every knob of a benchmark run; `parseBenchArgs` fills the defaults (a full run, ~10 min on 2 cores). */
 export interface BenchOptions {
@@ -25,6 +28,8 @@ export interface BenchOptions {
   machine: string;
   /** DATABASE_POOL_SIZE of the server; unset: the server's default. */
   serverPoolSize: number | undefined;
+  /** Run the compiled server (dist/, `make build`) instead of src/main.ts through tsx. */
+  compiled: boolean;
   cpuProfDir: string | undefined;
   outDir: string;
   writeResults: boolean;
@@ -61,6 +66,7 @@ export const USAGE = `usage: node --import tsx bench/run.ts [options]
   --storage-repeats N    ListWorkflows calls per query and run (default 50)
   --machine ID|auto      machine to drive (default auto: bench-counter, else incident-triage)
   --server-pool N        DATABASE_POOL_SIZE of the server (default: the server's own)
+  --compiled             run the server from dist/ (make build first) instead of through tsx
   --cpu-prof             write the server's V8 CPU profile (one per server started) on stop
   --cpu-prof-dir DIR     where the profiles go (default bench/out/profiles; implies --cpu-prof)
   --out-dir DIR          where <timestamp>.json goes (default bench/out)
@@ -98,6 +104,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
       'storage-repeats': { type: 'string' },
       machine: { type: 'string' },
       'server-pool': { type: 'string' },
+      compiled: { type: 'boolean' },
       'cpu-prof': { type: 'boolean' },
       'cpu-prof-dir': { type: 'string' },
       'out-dir': { type: 'string' },
@@ -167,6 +174,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
     },
     machine: values.machine ?? 'auto',
     serverPoolSize: values['server-pool'] === undefined ? undefined : int('server-pool', 10),
+    compiled: values.compiled ?? false,
     cpuProfDir: values['cpu-prof'] || values['cpu-prof-dir'] ? values['cpu-prof-dir'] ?? 'bench/out/profiles' : undefined,
     outDir: values['out-dir'] ?? 'bench/out',
     writeResults: values['write-results'] ?? false,

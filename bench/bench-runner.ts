@@ -140,8 +140,8 @@ class ServerSource {
   constructor(private readonly options: BenchOptions) {}
 
   #start(): Promise<BenchServer> {
-    const { databaseUrl, serverPoolSize: poolSize, cpuProfDir } = this.options;
-    return startBenchServer({ databaseUrl, poolSize, cpuProfDir });
+    const { databaseUrl, serverPoolSize: poolSize, cpuProfDir, compiled } = this.options;
+    return startBenchServer({ databaseUrl, poolSize, cpuProfDir, compiled });
   }
 
   async with<T>(body: (server: BenchServer) => Promise<T>): Promise<T> {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -16,6 +16,8 @@ export interface BenchServerOptions {
   cpuProfDir?: string;
   /** Extra environment for the server. */
   env?: Record<string, string>;
+  /** Run the compiled server (`make build`: dist/src/main.js) instead of src/main.ts through tsx. */
+  compiled?: boolean;
 }
 
 /** A server child process with a store of its own. */
@@ -29,7 +31,7 @@ export interface BenchServer {
 }
 
 /**
- * Starts `src/main.ts` as a child process (tests/helpers/server-process.ts) on a fresh Postgres
+ * Starts `src/main.ts` (or with `compiled` dist/src/main.js) as a child process (tests/helpers/server-process.ts) on a fresh Postgres
  * schema `bench_<hex>` (dropped by `stop`), or on an in-memory PGlite without a database URL.
  * Loads bench/bench-counter-machine.ts with EXTRA_MODULES. REDIS_URL passes through from this process's environment. Logs at info: the per-call debug
  * line would cost more than the calls being measured.
@@ -37,7 +39,9 @@ export interface BenchServer {
 export async function startBenchServer(options: BenchServerOptions): Promise<BenchServer> {
   const schema = `bench_${randomBytes(5).toString('hex')}`;
   // The benchmark's own machine (bench-counter) is loaded beside the shipped ones.
-  const machineModule = fileURLToPath(new URL('./bench-counter-machine.ts', import.meta.url));
+  const machineModule = fileURLToPath(new URL(options.compiled ? '../dist/bench/bench-counter-machine.js' : './bench-counter-machine.ts', import.meta.url));
+  const entry = fileURLToPath(new URL('../dist/src/main.js', import.meta.url));
+  if (options.compiled && !existsSync(entry)) throw new Error(`${entry} is missing: run 'make build' first (--compiled)`);
   const env: Record<string, string> = { LOG_LEVEL: 'info', EXTRA_MODULES: machineModule, ...options.env };
   if (options.databaseUrl) Object.assign(env, { DATABASE_URL: options.databaseUrl, DATABASE_SCHEMA: schema });
   else Object.assign(env, { DATABASE_URL: '', DATA_DIR: ':memory:' });
@@ -53,7 +57,7 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
   };
   let server: ServerProcess;
   try {
-    server = await startServerProcess(env, 60_000);
+    server = await startServerProcess(env, 60_000, options.compiled ? [entry] : undefined);
   } catch (error) {
     await dropSchema();
     throw error;

@@ -1,6 +1,7 @@
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { InMemoryEventBus } from '../src/bus/in-memory-event-bus.js';
+import { ManualClock } from '../src/engine/clock.js';
 import { createWorkflowEngine } from '../src/engine/workflow-engine.js';
 import type { ToolInvoker } from '../src/engine/ports/tool-invoker.js';
 import { PostgresWorkflowStore } from '../src/store/postgres-workflow-store.js';
@@ -16,6 +17,9 @@ import { ownedKeys, runClosedLoop } from './load-runner.js';
  * the engine itself needs (run with --cpu-prof to see where it goes). Not part of `make bench`:
  *
  *   DATABASE_URL=... node --import tsx bench/engine-inprocess.ts --workflows 1000 --concurrency 1,8,32,128
+ *
+ * With `--timers N` it then starts N workflows each waiting on one timer, all due at the same
+ * instant of a manual clock, advances the clock, and reports how long until all N fired.
  */
 const { values } = parseArgs({
   options: {
@@ -25,6 +29,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '1' },
     'max-batch': { type: 'string', default: '64' },
     'max-in-flight': { type: 'string', default: '2' },
+    timers: { type: 'string', default: '0' },
   },
 });
 const workflows = Number(values.workflows);
@@ -40,18 +45,21 @@ const store = new PostgresWorkflowStore(db.db, {
   onCommitBatch: (size) => batchSizes.push(size),
 });
 const bus = new InMemoryEventBus();
-const engine = createWorkflowEngine({ store, bus, machines: benchMachines, tools: noTools, logger: silentLogger });
+// A manual clock: every timer is armed for the same instant, and the run advances the clock to it.
+const clock = new ManualClock(Date.now());
+const timers = Number(values.timers);
+const engine = createWorkflowEngine({ store, bus, machines: benchMachines, tools: noTools, logger: silentLogger, options: { clock, timerPollIntervalMs: 10 } });
 await engine.start();
 try {
   const ids: string[] = [];
-  await runClosedLoop({
+  const starts = await runClosedLoop({
     total: workflows,
     concurrency: 16,
     op: async () => {
       ids.push((await engine.startWorkflow({ machineId: 'bench-counter', input: {} })).id);
     },
   });
-  process.stderr.write(`started ${ids.length} workflows on ${db.kind}; load ${loadAverage()}\n`);
+  process.stdout.write(JSON.stringify({ started: ids.length, on: db.kind, perSec: starts.perSec, load: loadAverage() }) + '\n');
   for (let round = 0; round < Number(values.rounds); round++) {
     for (const concurrency of levels) {
       const owned = ownedKeys(ids.length, concurrency);
@@ -71,10 +79,33 @@ try {
       process.stdout.write(JSON.stringify(line) + '\n');
     }
   }
+  if (timers) await fireTimers(timers);
 } finally {
   await engine.stop();
   await bus.close();
   await db.close();
+}
+
+/** `count` workflows each waiting on one timer, all due at one instant: how fast they all fire. */
+async function fireTimers(count: number): Promise<void> {
+  const timerMs = 60_000;
+  await runClosedLoop({ total: count, concurrency: 16, op: async () => void (await engine.startWorkflow({ machineId: 'bench-counter', input: { timerMs } })) });
+  let fired = 0;
+  let allFired!: () => void;
+  const done = new Promise<void>((resolve) => (allFired = resolve));
+  const unsubscribe = await bus.subscribeAll((m) => {
+    if (m.eventType.startsWith('xstate.after.') && ++fired === count) allFired();
+  });
+  batchSizes.length = 0;
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  clock.advance(timerMs);
+  await done;
+  const ms = performance.now() - started;
+  const used = process.cpuUsage(cpu);
+  await unsubscribe();
+  const line = { timers: count, allFiredMs: Math.round(ms), perSec: Math.round((count / ms) * 1000), cpuUsPerTimer: Math.round((used.user + used.system) / count), meanBatch: mean(batchSizes), load: loadAverage() };
+  process.stdout.write(JSON.stringify(line) + '\n');
 }
 
 function mean(values: number[]): number {

@@ -26,10 +26,12 @@ export function renderMarkdown(report: BenchReport): string {
   section(out, 'RPC overhead: info.v1.InfoService/GetInfo', parts.rpc, (r) => [
     table(
       ['client', 'in flight', 'calls/s', 'p50', 'p95', 'p99', 'max', 'server CPU %', 'client CPU %'],
-      r.clients.map((c) => [c.client, c.concurrency, c.perSec, ...latency(c.latency), c.serverCpuPct, c.clientCpuPct]),
+      r.clients.map((c) =>
+        c.skipped ? [c.client, c.concurrency, `skipped: ${c.skipped}`, '', '', '', '', '', ''] : [c.client, c.concurrency, c.perSec, ...latency(c.latency), c.serverCpuPct, c.clientCpuPct].map(dashNaN),
+      ),
     ),
     '',
-    'connect-json / grpc / grpc-web: connect-node clients; connect-json-raw: node:http with keep-alive (cheaper client). A CPU near 100% marks the bottleneck (one core each).',
+    'connect-json-wrk: wrk (C), one keep-alive connection per call in flight; grpc-h2load: h2load (C), all calls on one HTTP/2 connection (it reports no percentiles: -); connect-json / grpc / grpc-web: connect-node clients; connect-json-raw: node:http with keep-alive. A CPU near 100% marks the bottleneck (one core each).',
   ]);
 
   const ratios = engineRatios(report);
@@ -91,6 +93,10 @@ function section<T>(out: string[], title: string, outcome: PartOutcome<T> | unde
   else if (outcome.status === 'unavailable') out.push(`Not run: ${outcome.reason}`);
   else out.push(`FAILED: ${outcome.error}`);
   out.push('');
+}
+
+function dashNaN(value: string | number): string | number {
+  return typeof value === 'number' && Number.isNaN(value) ? '-' : value;
 }
 
 function latency(l: LatencySummary): number[] {

@@ -21,10 +21,24 @@ export function readMemory(pid: number): MemoryUsage {
 
 /** CPU seconds (user + system) used so far by `pid`, from /proc/<pid>/stat. */
 export function readCpuSeconds(pid: number): number {
+  const fields = statFields(String(pid));
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND; // utime, stime (fields 14, 15)
+}
+
+/**
+ * CPU seconds (user + system) of this process's children that have exited and been waited for
+ * (cutime, cstime): what an external load generator used, read before and after it runs.
+ */
+export function readChildrenCpuSeconds(): number {
+  const fields = statFields('self');
+  return (Number(fields[13]) + Number(fields[14])) / TICKS_PER_SECOND; // fields 16, 17
+}
+
+/** The fields of /proc/<pid>/stat after the command name (field 3 on, so index 0 is field 3). */
+function statFields(pid: string): string[] {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // The command name (field 2) may hold spaces; the fields after its closing paren are plain.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND; // utime, stime (fields 14, 15)
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
 /** CPU used by the server and by this (client) process over an interval, in % of one core. */

@@ -60,7 +60,7 @@ export function checkTargets(report: BenchReport): TargetCheck[] {
   }
   const rpc = report.parts.rpc;
   if (rpc?.status === 'ok') {
-    const json = rpc.median.clients.filter((c) => c.client === 'connect-json' || c.client === 'connect-json-raw');
+    const json = rpc.median.clients.filter((c) => !c.skipped && ['connect-json', 'connect-json-raw', 'connect-json-wrk'].includes(c.client));
     if (json.length) {
       const best = json.reduce((a, b) => (b.perSec > a.perSec ? b : a));
       checks.push({

@@ -55,6 +55,7 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
     dataDir: config.dataDir,
     schema: config.databaseSchema,
     poolSize: config.databasePoolSize,
+    queryTimeoutMs: config.databaseQueryTimeoutMs,
     startupTimeoutMs: config.startupTimeoutMs,
     logger,
   });

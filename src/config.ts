@@ -20,6 +20,8 @@ export interface Config {
   /** Postgres schema to keep the tables in (created when missing). */
   readonly databaseSchema: string;
   readonly databasePoolSize: number;
+  /** A Postgres query with no answer after this fails with `unavailable`, in ms; 0: no bound. */
+  readonly databaseQueryTimeoutMs: number;
   /** Redis connection string; unset means the in-process bus. */
   readonly redisUrl: string | undefined;
   readonly logLevel: LogLevel;
@@ -82,6 +84,7 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir: text(env, 'DATA_DIR', './data/pglite'),
     databaseSchema: identifier(env, 'DATABASE_SCHEMA', 'public'),
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 1000),
+    databaseQueryTimeoutMs: integer(env, 'DATABASE_QUERY_TIMEOUT_MS', 0, 0, 24 * 60 * 60 * 1000),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
     corsOrigins: list(env, 'CORS_ORIGINS', ['*']),

@@ -45,8 +45,12 @@ export interface ChildWorkflowsDeps {
   report(task: { workflowId: string; taskId: string; actorId: string }, outcome: TaskOutcome, owner: string | null): Promise<void>;
 }
 
-/** Engine errors worth a retry (the lease runs out and the task runs again), not a failed task. */
-const TRANSIENT = new Set(['unavailable', 'internal', 'aborted']);
+/**
+ * Engine errors worth a retry (the lease runs out and the task runs again), not a failed task.
+ * `internal` is not one: the engine raises it for a broken machine definition, which a retry
+ * would hit again (unexpected exceptions are not EngineErrors and are retried).
+ */
+const TRANSIENT = new Set(['unavailable', 'aborted']);
 /** Rows per scan of a sweep (and children cancelled per cascade): a backlog drains over several polls. */
 const SWEEP_BATCH = 100;
 

@@ -171,9 +171,10 @@ export async function* watchWorkflows(deps: FleetWatchDeps, query: FleetWatchQue
       });
       for (const row of changed) {
         const track = tracked.get(row.workflowId);
+        const machine = { machineId: row.machineId, machineVersion: row.machineVersion };
         // Unseen: its first version in this window is its first since the start (an earlier poll would have seen an earlier one).
-        if (!track) yield* fill(row.workflowId, row.firstVersion, row);
-        else if (row.lastVersion >= track.next) yield* fill(row.workflowId, track.next, row);
+        if (!track) yield* fill(row.workflowId, row.firstVersion, machine);
+        else if (row.lastVersion >= track.next) yield* fill(row.workflowId, track.next, machine);
       }
       if (changed.length < PAGE) break;
       afterId = changed.at(-1)!.workflowId;

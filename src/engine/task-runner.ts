@@ -121,8 +121,9 @@ export class TaskRunner {
     this.options.observer.taskStarted({ tool: task.src, scheduleToStartSeconds: committedAt === undefined ? undefined : Math.max(0, this.options.clock.now().getTime() - committedAt) / 1000 });
     entry.done = this.#execute(task, controller.signal).finally(() => {
       this.#running.delete(key);
-      // A slot is free: pick up waiting work without waiting for the next poll.
-      if (this.#started) this.poll();
+      // A slot is free: pick up waiting work without waiting for the next poll (in no trace: the
+      // tasks it claims belong to other transitions than this task's).
+      if (this.#started) this.options.observer.untraced(() => this.poll());
     });
   }
 

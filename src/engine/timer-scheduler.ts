@@ -87,9 +87,11 @@ export class TimerScheduler {
     const firing = new Set<Promise<void>>();
     // The last firing per workflow: the next one of that workflow waits for it.
     const tails = new Map<string, Promise<void>>();
+    // Woken when a firing ends while the loop waits for room (cheaper than Promise.race over thousands).
+    let room: (() => void) | undefined;
     try {
       for (;;) {
-        while (firing.size >= MAX_FIRING) await Promise.race(firing);
+        while (firing.size >= MAX_FIRING) await new Promise<void>((resolve) => (room = resolve));
         const now = this.options.clock.now();
         const due = await this.store.claimDueTimers(this.options.instanceId, now, new Date(now.getTime() + this.options.timerLeaseMs), CLAIM_BATCH);
         for (const timer of due) {
@@ -100,6 +102,7 @@ export class TimerScheduler {
           void fired.then(() => {
             firing.delete(fired);
             if (tails.get(timer.workflowId) === fired) tails.delete(timer.workflowId);
+            room?.();
           });
         }
         if (due.length < CLAIM_BATCH || !this.#started) break;

@@ -52,6 +52,11 @@ export class WorkAnnouncer {
     if (earliest) this.#send({ kind: 'timer', from: this.instanceId, dueAt: earliest.toISOString() });
   }
 
+  /** Tasks this engine held went back to pending (it is stopping). */
+  tasksReleased(): void {
+    this.#send({ kind: 'task', from: this.instanceId });
+  }
+
   #send(message: WorkMessage): void {
     this.bus.publishWork(message).catch((error: unknown) => this.logger.warn('announcing work failed', { kind: message.kind, error }));
   }

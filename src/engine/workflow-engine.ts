@@ -234,7 +234,10 @@ export class WorkflowEngine {
     this.#runner.start();
     this.#timers.start();
     this.#children.start();
-    await this.#work.start({ tasks: () => this.#runner.poll(), timer: (dueAt) => this.#timers.notify(dueAt) });
+    // An announcement may arrive in the publishing transition's trace (the in-process bus): the
+    // polls it triggers serve other workflows, so they run in none.
+    const { observer } = this.#options;
+    await this.#work.start({ tasks: () => observer.untraced(() => this.#runner.poll()), timer: (dueAt) => observer.untraced(() => this.#timers.notify(dueAt)) });
     this.#deps.logger.info('workflow engine started', { instanceId: this.instanceId, machines: this.#registry.list().length, liveMachineVersions: live.length });
   }
 
@@ -246,6 +249,8 @@ export class WorkflowEngine {
     await this.#children.stop();
     await this.#timers.stop();
     await this.#runner.stop();
+    // Its running tasks went back to pending: the other replicas take them now, not at their next poll.
+    this.#work.tasksReleased();
     await this.#queue.idle();
     this.#deps.logger.info('workflow engine stopped', { instanceId: this.instanceId });
   }
@@ -289,7 +294,8 @@ export class WorkflowEngine {
     for (const task of created) if (task.leaseOwner === this.instanceId) this.#runner.run(task);
     this.#children.afterCommit(record, cancelled.map((t) => t.taskId));
     const earliest = earliestDue(armed);
-    if (earliest) this.#timers.notify(earliest);
+    // The wake-up fires other workflows' timers too: schedule it outside this transition's trace.
+    if (earliest) this.#options.observer.untraced(() => this.#timers.notify(earliest));
     this.#work.announce(created, armed);
   }
 

@@ -37,6 +37,7 @@ export function toView(record: WorkflowRecord, machine: RegisteredMachine | unde
   };
   if (record.output !== null) view.output = record.output;
   if (record.error !== null) view.error = record.error;
+  if (record.parent) view.parentWorkflowId = record.parent.workflowId;
   return view;
 }
 

@@ -73,6 +73,7 @@ export class WorkflowQueries {
     const error = history.snapshot.error as JsonValue | undefined;
     if (history.status === 'done' && output !== undefined) view.output = output;
     if (history.status !== 'active' && history.status !== 'done' && error !== undefined) view.error = error;
+    if (record.parent) view.parentWorkflowId = record.parent.workflowId;
     return view;
   }
 

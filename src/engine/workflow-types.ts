@@ -53,6 +53,8 @@ export interface WorkflowView {
   tasks: TaskView[];
   /** Client event types the current state has a transition for (guards not evaluated). */
   acceptedEvents: string[];
+  /** A child workflow (started by `workflow.start`): the workflow it reports to. */
+  parentWorkflowId?: string;
 }
 
 /** One transition of the history: what happened at `version`. */

@@ -65,6 +65,7 @@ export function workflowMessage(w: WorkflowView): Workflow {
     timers: w.timers.map((t) => create(TimerSchema, { id: t.id, dueTime: timestampFromDate(t.dueAt) })),
     tasks: w.tasks.map((t) => create(TaskSchema, t)),
     acceptedEvents: w.acceptedEvents,
+    parentWorkflowId: w.parentWorkflowId ?? '',
   });
 }
 

@@ -26,6 +26,13 @@ export interface DatabaseOptions {
   /** Default bound on `ping()`, in ms. Default 2000. */
   pingTimeoutMs?: number;
   /**
+   * Postgres only: a query with no answer after this many ms fails (`Query read timeout`, mapped
+   * to `unavailable`), so a network partition that swallows packets fails calls instead of
+   * hanging them. 0 (the default): no bound. Must exceed the slowest legitimate query, migrations
+   * included.
+   */
+  queryTimeoutMs?: number;
+  /**
    * PGlite with ':memory:' only: start from this data directory dump (PGlite `dumpDataDir()`)
    * instead of an empty database. Tests clone a migrated template this way: much faster than initdb.
    */
@@ -78,6 +85,7 @@ async function openPostgres(options: DatabaseOptions, url: string, schema: strin
     connectionString: url,
     max: options.poolSize,
     connectionTimeoutMillis: connectTimeoutMs,
+    ...(options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs } : {}),
     keepAlive: true,
     application_name: 'orchestrator',
     // Set at connection start-up, so no query on any pooled connection runs with another path.

@@ -1,6 +1,7 @@
 import type { EngineObserver, ObserverAttributes } from '../engine/ports/engine-observer.js';
 import type { Metrics } from './metrics.js';
-import { inSpan } from './tracing.js';
+import { ROOT_CONTEXT } from '@opentelemetry/api';
+import { inSpan, traceContext } from './tracing.js';
 
 /**
  * The engine's observer: counts and times into `metrics` (labels: machine, source, tool and
@@ -31,6 +32,9 @@ export function engineTelemetry(metrics: Metrics): EngineObserver {
     },
     span<T>(name: string, attributes: ObserverAttributes, work: () => Promise<T>): Promise<T> {
       return inSpan(name, { attributes }, () => work());
+    },
+    untraced<T>(work: () => T): T {
+      return traceContext.with(ROOT_CONTEXT, work);
     },
   };
 }

@@ -1,5 +1,5 @@
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
+import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, ConsoleSpanExporter, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-node';
 
@@ -19,7 +19,10 @@ export interface TracingSdk {
  * OTEL_TRACES_SAMPLER(_ARG), OTEL_BSP_*. Call it before the application modules load.
  */
 export function startTracingSdk(exporter: TracesExporter, build: { version: string }): TracingSdk {
-  const resource = resourceFromAttributes({ 'service.name': 'orchestrator', 'service.version': build.version }).merge(detectResources({ detectors: [envDetector] }));
+  // SDK attributes, then ours, then OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES (later wins).
+  const resource = defaultResource()
+    .merge(resourceFromAttributes({ 'service.name': 'orchestrator', 'service.version': build.version }))
+    .merge(detectResources({ detectors: [envDetector] }));
   const spanExporter: SpanExporter = exporter === 'otlp' ? new OTLPTraceExporter() : new ConsoleSpanExporter();
   const provider = new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(spanExporter)] });
   provider.register();

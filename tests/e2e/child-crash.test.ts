@@ -47,7 +47,8 @@ describe('child workflows across kill -9', { concurrency: 2 }, () => {
 
       server = await start();
       const api = orchestrator(server.baseUrl);
-      assert.equal((await api.getWorkflow({ id: childId })).workflow!.status, WorkflowStatus.DONE, 'the child commit survived');
+      const child = (await api.getWorkflow({ id: childId })).workflow!;
+      assert.deepEqual([child.status, child.parentWorkflowId], [WorkflowStatus.DONE, 'kill-report'], 'the child commit survived');
       await assertCompletedOnce(api, 'kill-report', 7);
     });
   });

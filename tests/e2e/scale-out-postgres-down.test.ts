@@ -7,13 +7,15 @@ import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { createTestDatabaseOptions, type TestDatabaseOptions } from '../helpers/test-database.js';
 
 /**
- * Postgres unreachable behind a proxy the test cuts: calls fail fast with `unavailable` and a
- * message naming the database, nothing is acknowledged that was not stored, and the service
- * recovers by itself when the proxy lets connections through again.
+ * Postgres unreachable behind a proxy the test cuts (connections reset) or stalls (a partition
+ * that swallows packets): calls fail fast with `unavailable` and a message naming the database,
+ * nothing is acknowledged that was not stored, and the service recovers by itself when the proxy
+ * lets traffic through again. A stall fails calls only with DATABASE_QUERY_TIMEOUT_MS set.
  */
 const skip = process.env.DATABASE_URL ? false : 'needs DATABASE_URL (a Postgres to put a proxy in front of)';
 /** Generous: "fast" means no hanging until a client deadline, not a tight bound on a busy machine. */
 const FAST_FAIL_MS = 10_000;
+const QUERY_TIMEOUT_MS = 1500;
 
 describe('scale-out: Postgres unreachable', { skip }, () => {
   let store: TestDatabaseOptions;
@@ -28,7 +30,7 @@ describe('scale-out: Postgres unreachable', { skip }, () => {
     const viaProxy = new URL(store.url!);
     viaProxy.hostname = '127.0.0.1';
     viaProxy.port = String(proxy.port);
-    server = await startServerProcess({ ...store.env, DATABASE_URL: viaProxy.toString(), REDIS_URL: '', EXTRA_MODULES: CRASH_FIXTURES, LOG_LEVEL: 'info' }, 60_000);
+    server = await startServerProcess({ ...store.env, DATABASE_URL: viaProxy.toString(), REDIS_URL: '', EXTRA_MODULES: CRASH_FIXTURES, DATABASE_QUERY_TIMEOUT_MS: String(QUERY_TIMEOUT_MS), LOG_LEVEL: 'info' }, 60_000);
     api = orchestrator(server.baseUrl);
   });
   after(async () => {
@@ -87,5 +89,26 @@ describe('scale-out: Postgres unreachable', { skip }, () => {
     const history = await fullHistory(api, 'pg-down');
     assert.deepEqual(history.map((e) => e.eventId).filter(Boolean), acknowledged);
     await assert.rejects(api.getWorkflow({ id: 'pg-down-2' }), (e: unknown) => ConnectError.from(e).code === Code.NotFound);
+  });
+
+  it('fails fast while packets are swallowed (query timeout), then recovers; a retried event applies once', { timeout: 120_000 }, async () => {
+    await api.startWorkflow({ machineId: 'crash-probe', workflowId: 'pg-stall', input: {} });
+    proxy.stall();
+    const started = Date.now();
+    await assert.rejects(api.sendEvent({ workflowId: 'pg-stall', event: { type: 'tick' }, eventId: 'stalled' }), unavailable);
+    assert.ok(Date.now() - started < FAST_FAIL_MS, `failed after ${Date.now() - started} ms`);
+    await assert.rejects(api.getWorkflow({ id: 'pg-stall' }), unavailable);
+
+    proxy.resume();
+    // The held request may reach Postgres after all: retrying it with its event id applies it once.
+    const retried = await waitUntil(
+      'the retried event to be accepted',
+      () => api.sendEvent({ workflowId: 'pg-stall', event: { type: 'tick' }, eventId: 'stalled' }).then((r) => r.workflow, () => undefined),
+      (w) => w !== undefined,
+      60_000,
+    );
+    assert.equal(retried!.version, 2);
+    const history = await fullHistory(api, 'pg-stall');
+    assert.deepEqual(history.map((e) => e.eventId ?? ''), ['', 'stalled']);
   });
 });

@@ -40,6 +40,9 @@ describe('child workflows (workflow.start)', () => {
     assert.equal(task.src, 'workflow.start');
     const child = await h.engine.getWorkflow(childId);
     assert.equal(child.status, 'active');
+    assert.equal(child.parentWorkflowId, 'p-done');
+    assert.equal((await h.engine.getWorkflow(childId, { atVersion: 1 })).parentWorkflowId, 'p-done');
+    assert.equal(parent.parentWorkflowId, undefined);
     assert.deepEqual(child.context, { label: 'p-done', result: null });
     const [row] = await h.db.db.selectFrom('workflow_tasks').select(['status', 'lease_owner', 'lease_until']).where('workflow_id', '=', 'p-done').execute();
     assert.deepEqual(row, { status: 'waiting', lease_owner: null, lease_until: null }, 'no lease is held while the child runs');

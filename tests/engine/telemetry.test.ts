@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { InMemoryEventBus } from '../../src/bus/in-memory-event-bus.js';
+import type { WorkflowEngineOptions } from '../../src/engine/engine-options.js';
 import { createWorkflowEngine, type WorkflowEngine } from '../../src/engine/workflow-engine.js';
 import { PostgresWorkflowStore } from '../../src/store/postgres-workflow-store.js';
 import { engineTelemetry } from '../../src/telemetry/engine-telemetry.js';
@@ -14,6 +15,7 @@ import { parsePrometheusText, sumOf } from '../helpers/prometheus-text.js';
 import { ControlledTools } from './support/controlled-tools.js';
 import { FAST } from './support/engine-harness.js';
 import { probe } from './support/probe-machine.js';
+import { untilEntry } from './support/wait.js';
 
 const exporter = registerInMemoryTracing();
 
@@ -22,14 +24,14 @@ describe('engine telemetry (observer, instrumented store)', () => {
   let metrics: Metrics;
   let bus: InMemoryEventBus;
   const engines: WorkflowEngine[] = [];
-  const engine = () => {
+  const engine = (options: WorkflowEngineOptions = {}) => {
     const made = createWorkflowEngine({
       store: instrumentStore(new PostgresWorkflowStore(db.db), metrics),
       bus,
       machines: [probe],
       tools: new ControlledTools(['test.job']),
       logger: silentLogger,
-      options: { ...FAST, observer: engineTelemetry(metrics) },
+      options: { ...FAST, ...options, observer: engineTelemetry(metrics) },
     });
     engines.push(made);
     return made;
@@ -88,6 +90,26 @@ describe('engine telemetry (observer, instrumented store)', () => {
     assert.equal(commit?.parentSpanContext?.spanId, transition.spanContext().spanId);
   });
 
+  it('fires a timer armed in a traced transition in a trace of its own, and observes its lag', async () => {
+    // No regular poll in time: the wake-up scheduled by the traced transition fires the timer.
+    const e = engine({ timerPollIntervalMs: 60_000 });
+    await e.start();
+    const wf = await e.startWorkflow({ machineId: 'probe', input: { label: 'timer', delayMs: 30 } });
+    exporter.reset();
+    let callerTrace = '';
+    await inSpan('caller', {}, async (span) => {
+      callerTrace = span.spanContext().traceId;
+      await e.sendEvent({ workflowId: wf.id, event: { type: 'probe.wait' } });
+    });
+    await untilEntry(e, wf.id, (entry) => entry.eventType.startsWith('xstate.after'), 10_000);
+    const fired = await waitForSpan(() => exporter.getFinishedSpans().find((s) => s.name === 'orchestrator.transition' && s.attributes['orchestrator.source'] === 'timer'));
+    assert.equal(fired.parentSpanContext, undefined, 'a root span');
+    assert.notEqual(fired.spanContext().traceId, callerTrace);
+    const s = await samples();
+    assert.ok(sumOf(s, 'orchestrator_timers_fired_total') >= 1);
+    assert.ok(sumOf(s, 'orchestrator_timer_lag_seconds_count') >= 1);
+  });
+
   it('counts store failures by operation', async () => {
     const other = await openTestDatabase();
     const store = instrumentStore(new PostgresWorkflowStore(other.db), metrics);
@@ -98,3 +120,13 @@ describe('engine telemetry (observer, instrumented store)', () => {
     assert.equal(sumOf(s, 'orchestrator_store_errors_total', { operation: 'commitTransition' }), 0, 'every operation has a series');
   });
 });
+
+/** The span once it has ended: the transition's span ends a moment after its history entry is visible (bounded: 5 s). */
+async function waitForSpan<T>(find: () => T | undefined): Promise<T> {
+  for (let i = 0; i < 500; i++) {
+    const found = find();
+    if (found) return found;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error('the span did not end within 5 s');
+}

@@ -41,4 +41,17 @@ describe('work announcements', () => {
       await new Promise((r) => setTimeout(r, 20));
     }
   });
+
+  it('tasks a stopping replica hands back are taken over at once', { timeout: 20_000 }, async () => {
+    const leaving = h.addEngine({ taskPollIntervalMs: 60_000, timerPollIntervalMs: 60_000 });
+    await leaving.start();
+    const wf = await leaving.startWorkflow({ machineId: 'probe', input: { label: 'handover' } });
+    await leaving.sendEvent({ workflowId: wf.id, event: { type: 'probe.go' } });
+    const first = await h.tools.nextFor(wf.id, 'job');
+    await leaving.stop(); // aborts the call and puts the task back to pending
+    assert.ok(first.signal.aborted);
+    const second = await h.tools.nextFor(wf.id, 'job');
+    assert.equal(second.attempt, 2);
+    second.resolve({ ok: true });
+  });
 });

@@ -21,8 +21,13 @@ export interface ServerProcess {
  * Starts `src/main.ts` as a child process on a free port (PORT=0) and waits
  * for its "listening" line. `env` is added to the current environment.
  */
-export async function startServerProcess(env: Record<string, string | undefined> = {}, timeoutMs = 30_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+export async function startServerProcess(
+  env: Record<string, string | undefined> = {},
+  timeoutMs = 30_000,
+  /** Node arguments: the TypeScript entry through tsx unless given (the benchmark can run dist/). */
+  nodeArgs: string[] = ['--import', 'tsx', 'src/main.ts'],
+): Promise<ServerProcess> {
+  const child = spawn(process.execPath, nodeArgs, {
     cwd: root,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'inherit', 'pipe'],

@@ -5,6 +5,12 @@ export interface TcpProxy {
   readonly port: number;
   /** Drops every open connection and refuses new ones until `resume`. */
   cut(): void;
+  /**
+   * A network partition that swallows packets: open connections stop passing data (both ways)
+   * and new ones are accepted but never reach the target, until `resume`, which lets the held
+   * data through.
+   */
+  stall(): void;
   resume(): void;
   close(): Promise<void>;
 }
@@ -12,8 +18,21 @@ export interface TcpProxy {
 export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
   const open = new Set<net.Socket>();
   let down = false;
+  let stalled = false;
+  const held: net.Socket[] = [];
   const server = net.createServer((client) => {
     if (down) return client.destroy();
+    if (stalled) {
+      client.pause();
+      open.add(client);
+      client.on('close', () => open.delete(client));
+      client.on('error', () => {});
+      held.push(client);
+      return;
+    }
+    connect(client);
+  });
+  const connect = (client: net.Socket) => {
     const upstream = net.connect(targetPort, targetHost);
     for (const s of [client, upstream]) {
       open.add(s);
@@ -23,7 +42,7 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     client.pipe(upstream).pipe(client);
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
-  });
+  };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as net.AddressInfo).port,
@@ -31,8 +50,17 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
       down = true;
       for (const s of open) s.destroy();
     },
+    stall() {
+      stalled = true;
+      for (const s of open) s.pause();
+    },
     resume() {
       down = false;
+      if (stalled) {
+        stalled = false;
+        for (const s of open) s.resume();
+        for (const client of held.splice(0)) if (!client.destroyed) (client.resume(), connect(client));
+      }
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -31,6 +31,11 @@ export interface EngineObserver {
    * caller's trace; what `work` starts (store calls, bus messages, HTTP calls) belongs to it.
    */
   span<T>(name: string, attributes: ObserverAttributes, work: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `work` outside any trace, synchronously: for scheduling background work (a poll, a timer
+   * wake-up) from inside a transition, which must not join that transition's trace.
+   */
+  untraced<T>(work: () => T): T;
 }
 
 /** Observes nothing: the default when no observer is configured. */
@@ -42,6 +47,7 @@ export const noopEngineObserver: EngineObserver = Object.freeze({
   taskStarted: () => {},
   conflict: () => {},
   span: <T>(_name: string, _attributes: ObserverAttributes, work: () => Promise<T>) => work(),
+  untraced: <T>(work: () => T) => work(),
 });
 
 /** The outcome of a final workflow status, or undefined while it is active. */
