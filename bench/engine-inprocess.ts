@@ -48,7 +48,7 @@ const bus = new InMemoryEventBus();
 // A manual clock: every timer is armed for the same instant, and the run advances the clock to it.
 const clock = new ManualClock(Date.now());
 const timers = Number(values.timers);
-const engine = createWorkflowEngine({ store, bus, machines: benchMachines, tools: noTools, logger: silentLogger, options: { clock, timerPollIntervalMs: 10 } });
+const engine = createWorkflowEngine({ store, bus, machines: benchMachines, tools: noTools, logger: silentLogger, options: { clock, ...(timers ? { timerPollIntervalMs: 10 } : {}) } });
 await engine.start();
 try {
   const ids: string[] = [];
