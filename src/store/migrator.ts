@@ -29,7 +29,14 @@ export async function migrateToLatest(
     migrationTableSchema: schema,
     provider: { getMigrations: async () => migrationList },
   });
-  const { error, results = [] } = await migrator.migrateToLatest();
+  let outcome = await migrator.migrateToLatest();
+  // Kysely looks for its bookkeeping tables by listing every table of the database; a schema
+  // dropped meanwhile by another client (test and bench schemas on a shared database) fails that
+  // listing with 3F000 before anything ran. Nothing was written, so trying again is safe.
+  for (let retry = 0; retry < 3 && outcome.error !== undefined && !outcome.results?.length && isConcurrentDrop(outcome.error); retry++) {
+    outcome = await migrator.migrateToLatest();
+  }
+  const { error, results = [] } = outcome;
   const applied = results.filter((r) => r.status === 'Success').map((r) => r.migrationName);
   if (error !== undefined) {
     const failed = results.find((r) => r.status === 'Error')?.migrationName;
@@ -49,4 +56,10 @@ async function currentSchema(db: Kysely<any>): Promise<string> {
   // null when no schema on the search_path exists; openDatabase creates it, so this is a misuse.
   if (!schema) throw new MigrationError('migrating failed: the search_path names no existing schema', undefined);
   return schema;
+}
+
+/** "schema/relation does not exist" about another schema, raised while listing the catalog. */
+function isConcurrentDrop(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '3F000' || code === '42P01';
 }
