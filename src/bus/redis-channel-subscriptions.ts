@@ -10,6 +10,13 @@ export interface PubSubConnection {
   unsubscribe(channel: string, listener: RawListener): Promise<void>;
 }
 
+/** Locally delivered messages whose Redis echo is awaited; more means Redis is dropping them. */
+const MAX_ECHOES = 10_000;
+
+function echoKey(channel: string, text: string): string {
+  return `${channel}\n${text}`;
+}
+
 /** Parses one raw message of a channel; undefined for a message that is not of the channel's kind. */
 export type Decoder<T> = (text: string) => T | undefined;
 
@@ -49,6 +56,8 @@ export class RedisChannelSubscriptions {
   readonly #connection: PubSubConnection;
   readonly #logger: BusLogger;
   readonly #channels = new Map<string, Channel>();
+  /** Messages delivered locally whose copy from Redis is still to come (and to drop), by channel and text. */
+  readonly #echoes = new Map<string, number>();
   #closed = false;
   #malformed = 0;
 
@@ -112,9 +121,43 @@ export class RedisChannelSubscriptions {
   }
 
   /** The single Redis listener of every channel; it must never throw into the client. */
+  /**
+   * Delivers a message this process is publishing on `channel` to its own listeners now (a
+   * microtask each), instead of after the round trip through Redis (node-redis writes on the
+   * next turn of the event loop, and the reply comes on a later one: several ms on a busy
+   * process). With `expectEcho`, the copy Redis sends back is then dropped, once. Pending echoes
+   * are bounded (MAX_ECHOES): past that they are forgotten and an echo is delivered again
+   * (subscribers that care dedupe by version).
+   */
+  deliverLocally(channel: string, text: string, expectEcho: boolean): void {
+    const entry = this.#channels.get(channel);
+    if (!entry || entry.locals.size === 0) return;
+    const message = entry.decode(text);
+    if (message === undefined) return;
+    if (expectEcho) {
+      if (this.#echoes.size >= MAX_ECHOES) this.#echoes.clear();
+      const key = echoKey(channel, text);
+      this.#echoes.set(key, (this.#echoes.get(key) ?? 0) + 1);
+    }
+    for (const local of [...entry.locals]) {
+      queueMicrotask(() => {
+        if (local.active) deliverSafely(local.onMessage, message, this.#logger);
+      });
+    }
+  }
+
   readonly #onMessage: RawListener = (text, channel) => {
     const entry = this.#channels.get(channel);
     if (!entry || entry.locals.size === 0) return;
+    if (this.#echoes.size > 0) {
+      const key = echoKey(channel, text);
+      const pending = this.#echoes.get(key);
+      if (pending !== undefined) {
+        if (pending <= 1) this.#echoes.delete(key);
+        else this.#echoes.set(key, pending - 1);
+        return;
+      }
+    }
     const message = entry.decode(text);
     if (message === undefined) {
       if (this.#malformed++ === 0) this.#logger.warn('dropping a message that is not a transition', { channel });

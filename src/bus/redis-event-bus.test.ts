@@ -48,6 +48,27 @@ describe('RedisEventBus (REDIS_URL)', { skip: redisUrl ? false : 'REDIS_URL is n
     assert.equal(await numsub(`${prefix}:wf:named`), 0);
   });
 
+  it("delivers a replica's own publish to its subscribers once, without waiting for Redis, and to the others once", async () => {
+    const wf = randomUUID();
+    const own = new Inbox<TransitionMessage>();
+    const ownAll = new Inbox<TransitionMessage>();
+    const other = new Inbox<TransitionMessage>();
+    const stops = [await a.subscribe(wf, own.push), await a.subscribeAll(ownAll.push), await b.subscribe(wf, other.push)];
+    const first = transition(wf, 1);
+    const publishing = a.publish(first);
+    await Promise.resolve(); // a microtask later, before any reply from Redis
+    assert.deepEqual(own.items, [first]);
+    await publishing;
+    await a.publish(transition(wf, 2));
+    await other.waitFor(2);
+    await own.waitFor(2);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the echoes from Redis, if any, arrived
+    assert.deepEqual(own.items.map((m) => m.version), [1, 2], 'no echo delivered');
+    assert.deepEqual(ownAll.items.filter((m) => m.workflowId === wf).map((m) => m.version), [1, 2]);
+    assert.deepEqual(other.items.map((m) => m.version), [1, 2]);
+    for (const stop of stops) await stop();
+  });
+
   it('delivers work announcements to every replica on the work channel only', async () => {
     const work = new Inbox<WorkMessage>();
     const all = new Inbox<TransitionMessage>();

@@ -41,7 +41,9 @@ function newClient(options: NonNullable<Parameters<typeof createClient>[0]>) {
  * replay the other's state. Channels: `<prefix>:wf:<workflowId>` and
  * `<prefix>:firehose`; payloads are the JSON of a TransitionMessage. Every
  * publish goes to both, pipelined on one connection, so each subscriber sees
- * one publisher's messages in publish order. Work announcements (WorkMessage)
+ * one publisher's messages in publish order. Subscribers in the publishing process get the
+ * message at once, without the Redis round trip, and its echo from Redis is dropped (so they
+ * also hear their own replica's transitions while Redis is down). Work announcements (WorkMessage)
  * go to `<prefix>:work` only, so replicas wake for claimable work without
  * taking the firehose.
  *
@@ -143,7 +145,12 @@ export class RedisEventBus implements EventBus {
   }
 
   async publish(message: TransitionMessage): Promise<void> {
-    return this.#publish([this.#workflowChannel(message.workflowId), this.#firehoseChannel()], encodeTransition(message));
+    const channels = [this.#workflowChannel(message.workflowId), this.#firehoseChannel()];
+    const text = encodeTransition(message);
+    // This replica's own watchers get it now, also while Redis is down; the others through Redis.
+    const echo = this.#phase === 'running' && this.#publisher.isReady && this.#isUp();
+    for (const channel of channels) this.#subscriptions.deliverLocally(channel, text, echo);
+    return this.#publish(channels, text);
   }
 
   async publishWork(message: WorkMessage): Promise<void> {
