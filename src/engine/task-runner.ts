@@ -1,4 +1,5 @@
 import type { EngineLogger, ResolvedEngineOptions } from './engine-options.js';
+import { SerialPoll } from './serial-poll.js';
 import type { JsonValue } from './json.js';
 import { jsonBytes, jsonProblem } from './json.js';
 import { errorJson } from './machine-runtime.js';
@@ -36,8 +37,7 @@ export class TaskRunner {
   #pollTimer: NodeJS.Timeout | undefined;
   #renewTimer: NodeJS.Timeout | undefined;
   #started = false;
-  #polling: Promise<void> | undefined;
-  #again = false;
+  readonly #polls = new SerialPoll(() => this.#poll(), () => this.#started);
 
   constructor(
     private readonly store: WorkflowStore,
@@ -67,7 +67,7 @@ export class TaskRunner {
     this.#started = false;
     clearInterval(this.#pollTimer);
     clearInterval(this.#renewTimer);
-    await this.#polling;
+    await this.#polls.running;
     const running = [...this.#running.values()];
     for (const r of running) r.controller.abort(new Error('the workflow engine is stopping'));
     await Promise.all(running.map((r) => r.done));
@@ -80,22 +80,10 @@ export class TaskRunner {
   }
 
   /**
-   * Claims what is claimable now, up to free capacity. A call while a poll runs makes one more
-   * poll after it (the running one may have read before the new work was committed).
+   * Claims what is claimable now, up to free capacity. See SerialPoll.
    */
   poll(): void {
-    if (!this.#started) return;
-    if (this.#polling) {
-      this.#again = true;
-      return;
-    }
-    this.#polling = this.#poll().finally(() => {
-      this.#polling = undefined;
-      if (this.#again && this.#started) {
-        this.#again = false;
-        this.poll();
-      }
-    });
+    this.#polls.request();
   }
 
   async #poll(): Promise<void> {

@@ -1,4 +1,5 @@
 import type { EngineLogger, ResolvedEngineOptions } from './engine-options.js';
+import { SerialPoll } from './serial-poll.js';
 import type { TimerRecord, WorkflowStore } from './ports/workflow-store.js';
 
 /** Node fires a setTimeout over 2^31-1 ms at once; wake-ups are capped far below that anyway. */
@@ -26,8 +27,7 @@ export class TimerScheduler {
   #wakeTimer: NodeJS.Timeout | undefined;
   #wakeAt = Infinity;
   #started = false;
-  #polling: Promise<void> | undefined;
-  #again = false;
+  readonly #polls = new SerialPoll(() => this.#poll(), () => this.#started);
 
   constructor(
     private readonly store: WorkflowStore,
@@ -49,7 +49,7 @@ export class TimerScheduler {
     clearInterval(this.#pollTimer);
     clearTimeout(this.#wakeTimer);
     this.#wakeAt = Infinity;
-    await this.#polling;
+    await this.#polls.running;
   }
 
   /** A timer was armed for `dueAt`: wake up then if that is before the next planned wake-up. */
@@ -67,20 +67,9 @@ export class TimerScheduler {
     this.#wakeTimer.unref();
   }
 
-  /** Fires what is due now; a poll requested while one runs runs again right after it. */
+  /** Fires what is due now (see SerialPoll). */
   poll(): void {
-    if (!this.#started) return;
-    if (this.#polling) {
-      this.#again = true;
-      return;
-    }
-    this.#polling = this.#poll().finally(() => {
-      this.#polling = undefined;
-      if (this.#again && this.#started) {
-        this.#again = false;
-        this.poll();
-      }
-    });
+    this.#polls.request();
   }
 
   async #poll(): Promise<void> {
