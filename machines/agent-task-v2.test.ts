@@ -10,6 +10,10 @@ import { agentTaskV2, agentTaskV2Machine } from './agent-task-v2.js';
 import type { AgentTaskV2Context } from './agent-task-v2.js';
 
 const input = { goal: 'fetch http://api.test/x and sum 1 2', tools: ['math.sum', 'http.request'], maxSteps: 2, maxRevisions: 1, approvalTimeoutMs: 1_000, escalationTimeoutMs: 2_000 };
+// The engine walk delivers every timer itself (path-driver makes the row due); real delays long
+// enough never to fire on their own on a slow machine, or a timer would race the path's next event.
+const HOUR = 3_600_000;
+const walkInput = { ...input, approvalTimeoutMs: HOUR, escalationTimeoutMs: 2 * HOUR };
 const httpStep = { tool: 'http.request', input: { url: 'http://api.test/x' }, why: 'fetch' };
 const sumStep = { tool: 'math.sum', input: { numbers: [1, 2] }, why: 'numbers' };
 const chat = (content: unknown) => ({ type: 'xstate.done.actor.planner', output: { model: 'm', message: { role: 'assistant', content: typeof content === 'string' ? content : JSON.stringify(content) } } });
@@ -94,10 +98,10 @@ describe('agent-task v2: every transition through the real engine', () => {
   after(() => h.close());
 
   it('walks each transition of the graph and matches the pure machine at every step', async () => {
-    const paths = everyTransition(agentTaskV2Machine, { input, events });
+    const paths = everyTransition(agentTaskV2Machine, { input: walkInput, events });
     const reached = new Set(paths.map((p) => JSON.stringify(p.steps.at(-1)!.state.value)));
     for (const state of ['"planningLocally"', '"requesting"', '"calling"', '{"approval":"escalated"}', '"completed"', '"rejected"', '"failed"']) assert.ok(reached.has(state), `the graph reaches ${state}`);
-    await inPool(paths, 8, (p) => drivePath(h, 'agent-task', input, p.steps, p.accepted).catch((error: Error) => {
+    await inPool(paths, 8, (p) => drivePath(h, 'agent-task', walkInput, p.steps, p.accepted).catch((error: Error) => {
       throw new Error(`${p.name}: ${error.message}`, { cause: error });
     }));
   });

@@ -11,6 +11,10 @@ import { agentTask, agentTaskMachine } from './agent-task.js';
 import type { AgentTaskContext } from './agent-task.js';
 
 const input = { goal: 'sum 1 2', maxSteps: 2, maxRevisions: 1, approvalTimeoutMs: 1_000, escalationTimeoutMs: 2_000 };
+// The engine walk delivers every timer itself (path-driver makes the row due); real delays long
+// enough never to fire on their own on a slow machine, or a timer would race the path's next event.
+const HOUR = 3_600_000;
+const walkInput = { ...input, approvalTimeoutMs: HOUR, escalationTimeoutMs: 2 * HOUR };
 const step = { tool: 'math.sum', input: { numbers: [1, 2] }, why: 'numbers' };
 const boom = { name: 'Error', message: 'boom' };
 
@@ -92,14 +96,14 @@ describe('agent-task: every transition through the real engine', () => {
   after(() => h.close());
 
   it('walks each transition of the graph and matches the pure machine at every step', async () => {
-    const paths = everyTransition(agentTaskMachine, { input, events });
+    const paths = everyTransition(agentTaskMachine, { input: walkInput, events });
     const reached = new Set(paths.map((p) => JSON.stringify(p.steps.at(-1)!.state.value)));
     for (const state of ['"planning"', '"calling"', '{"approval":"waiting"}', '{"approval":"escalated"}', '"completed"', '"rejected"', '"failed"']) {
       assert.ok(reached.has(state), `the graph reaches ${state}`);
     }
     assert.ok(paths.some((p) => p.name.startsWith('"calling" --') && p.name.endsWith('--> "calling"')), 'a plan of several steps loops through calling');
     console.log(`agent-task: ${paths.length} transitions, ${paths.reduce((n, p) => n + p.steps.length, 0)} steps`);
-    await inPool(paths, 8, (p) => drivePath(h, 'agent-task', input, p.steps, p.accepted).catch((error: Error) => {
+    await inPool(paths, 8, (p) => drivePath(h, 'agent-task', walkInput, p.steps, p.accepted).catch((error: Error) => {
       throw new Error(`${p.name}: ${error.message}`, { cause: error });
     }));
   });

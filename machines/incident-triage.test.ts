@@ -11,6 +11,10 @@ import { incidentTriage, incidentTriageMachine } from './incident-triage.js';
 import type { IncidentContext } from './incident-triage.js';
 
 const input = { title: 'checkout errors', service: 'shop', ackTimeoutMs: 1_000, updateIntervalMs: 1_500, maxUpdates: 1, monitorMs: 2_000 };
+// The engine walk delivers every timer itself (path-driver makes the row due); real delays long
+// enough never to fire on their own on a slow machine, or a timer would race the path's next event.
+const HOUR = 3_600_000;
+const walkInput = { ...input, ackTimeoutMs: HOUR, updateIntervalMs: HOUR, monitorMs: HOUR };
 const boom = { name: 'Error', message: 'boom' };
 const events = () => [
   { type: 'xstate.done.actor.classifier', output: { severity: 'sev2', reason: 'errors' } },
@@ -89,14 +93,14 @@ describe('incident-triage: every transition through the real engine', () => {
   it('walks each transition of the graph and matches the pure machine at every step', async () => {
     // One regression is enough to walk every transition; more only repeat them with a bigger counter.
     const paths = everyTransition(incidentTriageMachine, {
-      input,
+      input: walkInput,
       events,
       filterEvents: (state, event) => event.type !== 'incident.regressed' || ctx(state).regressions === 0,
     });
     const reached = new Set(paths.map((p) => JSON.stringify(p.steps.at(-1)!.state.value)));
     for (const state of ['{"open":{"response":"escalated","updates":"muted"}}', '"monitoring"', '"resolved"']) assert.ok(reached.has(state), `the graph reaches ${state}`);
     console.log(`incident-triage: ${paths.length} transitions, ${paths.reduce((n, p) => n + p.steps.length, 0)} steps`);
-    await inPool(paths, 8, (p) => drivePath(h, 'incident-triage', input, p.steps, p.accepted).catch((error: Error) => {
+    await inPool(paths, 8, (p) => drivePath(h, 'incident-triage', walkInput, p.steps, p.accepted).catch((error: Error) => {
       throw new Error(`${p.name}: ${error.message}`, { cause: error });
     }));
   });
