@@ -97,10 +97,12 @@ export class TimerScheduler {
         if (due.length < CLAIM_BATCH || !this.#started) break;
       }
       await Promise.all(firing);
-      // Only a future due time: an overdue row here is leased by someone firing it right now,
-      // and waking for it would spin; the regular poll picks it up if its lease runs out.
+      // A timer can be claimable already: it fell due while this poll ran (a wake-up timer may
+      // also fire a millisecond before the clock reaches its due time). Poll again then, else
+      // sleep until the next due time or lease end.
       const next = await this.store.nextTimerDue();
-      if (next && next.getTime() > this.options.clock.now().getTime()) this.notify(next);
+      if (next && next.getTime() <= this.options.clock.now().getTime()) this.poll();
+      else if (next) this.notify(next);
     } catch (error) {
       await Promise.all(firing);
       this.logger.warn('polling due timers failed; retrying at the next poll', { error });

@@ -200,8 +200,8 @@ export class PostgresWorkflowStore implements WorkflowStore {
   }
 
   async nextTimerDue(): Promise<Date | undefined> {
-    const row = await this.db.selectFrom('workflow_timers').select('due_at').orderBy('due_at').limit(1).executeTakeFirst();
-    return row?.due_at;
+    const { rows } = await sql<{ at: Date | null }>`select min(greatest(due_at, coalesce(lease_until, due_at))) as at from workflow_timers`.execute(this.db);
+    return rows[0]?.at ?? undefined;
   }
 
   async claimTasks(owner: string, now: Date, leaseUntil: Date, limit: number): Promise<TaskRecord[]> {

@@ -226,7 +226,10 @@ export interface WorkflowStore {
    * `leaseUntil`, skipping rows another replica holds locked. Ordered by due time.
    */
   claimDueTimers(owner: string, now: Date, leaseUntil: Date, limit: number): Promise<TimerRecord[]>;
-  /** The earliest due time of any timer, to schedule the next poll. */
+  /**
+   * The earliest moment any timer can be claimed: its due time, or the end of its lease when a
+   * replica holds it. To schedule the next poll.
+   */
   nextTimerDue(): Promise<Date | undefined>;
   /**
    * Claims up to `limit` pending tasks and running tasks whose lease expired: they become
