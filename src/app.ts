@@ -29,7 +29,7 @@ import { migrateToLatest } from './store/migrator.js';
 import type { Logger } from './telemetry/logger.js';
 import { Metrics } from './telemetry/metrics.js';
 import { recordToolEvent } from './telemetry/tool-metrics.js';
-import { metricsInterceptor } from './rpc/metrics-interceptor.js';
+import { metricsInterceptor, rejectedRequestRecorder } from './rpc/metrics-interceptor.js';
 import { tracingInterceptor } from './rpc/tracing-interceptor.js';
 import { engineTelemetry } from './telemetry/engine-telemetry.js';
 import { instrumentBus } from './telemetry/instrumented-bus.js';
@@ -120,6 +120,7 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
     // Outermost first: the server span holds everything; metrics see the code the client gets.
     interceptors: [tracingInterceptor(), metricsInterceptor(metrics), loggingInterceptor(logger), errorMappingInterceptor()],
     httpRoutes: { '/metrics': metricsRoute(metrics, logger) },
+    recordRejected: rejectedRequestRecorder(metrics),
   });
   const server = await startServer({ port: config.port, host: config.host, handler, logger });
   const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer({ port: config.metricsPort, host: config.host, metrics, logger });

@@ -2,6 +2,7 @@ import { Code, type Interceptor } from '@connectrpc/connect';
 import type { Metrics } from '../telemetry/metrics.js';
 import { codeLabel, httpStatusLabel, rpcCall, type RpcCall } from './rpc-call.js';
 import { observeCall } from './observe-call.js';
+import { markObserved, type RecordRejected } from './rejected-requests.js';
 
 /** The seed's `service` label on the http_* metrics names this service, not the RPC service. */
 const SERVICE = 'orchestrator';
@@ -14,6 +15,7 @@ const SERVICE = 'orchestrator';
 export function metricsInterceptor(metrics: Metrics): Interceptor {
   return (next) => async (req) => {
     const call = rpcCall(req);
+    markObserved(req.contextValues); // the HTTP handler does not count it again
     const watch = req.stream && call.method.startsWith('Watch') && call.service.startsWith('orchestrator.');
     const started = performance.now();
     metrics.rpcInFlight.inc({ service: call.service, method: call.method });
@@ -25,6 +27,14 @@ export function metricsInterceptor(metrics: Metrics): Interceptor {
     };
     return observeCall(next, req, end);
   };
+}
+
+/**
+ * Counts a request Connect refused before the interceptor (bad body, size limit, content type,
+ * unknown procedure): counted like a call, not timed (it never reached a handler).
+ */
+export function rejectedRequestRecorder(metrics: Metrics): RecordRejected {
+  return (call, code) => record(metrics, call, code, undefined);
 }
 
 function record(metrics: Metrics, call: RpcCall, code: Code | undefined, seconds: number | undefined): void {

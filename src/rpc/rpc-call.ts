@@ -20,9 +20,13 @@ interface InterceptedRequest {
 
 /** The call's service, method and protocol (told apart by content type, as connect-node does). */
 export function rpcCall(req: InterceptedRequest): RpcCall {
-  const type = req.header.get('content-type') ?? '';
-  const protocol = type.startsWith('application/grpc-web') ? 'grpc_web' : type.startsWith('application/grpc') ? 'grpc' : 'connect';
-  return { service: req.service.typeName, method: req.method.name, protocol };
+  return { service: req.service.typeName, method: req.method.name, protocol: protocolOf(req.header.get('content-type')) };
+}
+
+/** The protocol a request's content type names. */
+export function protocolOf(type: string | null | undefined): RpcProtocol {
+  if (!type) return 'connect';
+  return type.startsWith('application/grpc-web') ? 'grpc_web' : type.startsWith('application/grpc') ? 'grpc' : 'connect';
 }
 
 /** The code a client receives for a thrown value: connect answers anything but a ConnectError with `internal`. */

@@ -2,6 +2,7 @@ import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { withCors } from './cors.js';
 import type { HttpHandler } from './http-handler.js';
+import { countRejectedRequests, markNotRpc, rpcContextValues, type RecordRejected } from './rejected-requests.js';
 
 export interface RpcHandlerOptions {
   routes: (router: ConnectRouter) => void;
@@ -13,6 +14,8 @@ export interface RpcHandlerOptions {
   interceptors: Interceptor[];
   /** Plain HTTP paths served beside the RPCs (e.g. /healthz, /metrics). */
   httpRoutes?: Record<string, HttpHandler>;
+  /** Counts the requests Connect refuses before any interceptor runs (see rejected-requests.ts). */
+  recordRejected?: RecordRejected;
 }
 
 /** Protocols served on the one port. */
@@ -32,13 +35,18 @@ export function createRpcHandler(options: RpcHandlerOptions): HttpHandler {
     // A misspelt field or enum value in hand-written JSON (curl, scripts) is an error, not silently dropped.
     jsonOptions: { ignoreUnknownFields: false },
     interceptors: options.interceptors,
+    contextValues: options.recordRejected ? rpcContextValues : undefined,
     fallback: (req, res) => {
       const path = (req.url ?? '/').split('?')[0] ?? '/';
       const route = httpRoutes[path];
-      if (route && (req.method === 'GET' || req.method === 'HEAD')) return route(req, res);
+      if (route && (req.method === 'GET' || req.method === 'HEAD')) {
+        markNotRpc(req);
+        return route(req, res);
+      }
       res.writeHead(404, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ code: 'unimplemented', message: `no such procedure or path: ${path}` }));
     },
   });
-  return withCors(options.corsOrigins, rpc);
+  // Inside CORS: a preflight is not an RPC.
+  return withCors(options.corsOrigins, options.recordRejected ? countRejectedRequests(rpc, options.recordRejected) : rpc);
 }

@@ -39,6 +39,9 @@ const traceId = randomBytes(16).toString('hex');
 const callerSpanId = randomBytes(8).toString('hex');
 const traceparent = `00-${traceId}-${callerSpanId}-01`;
 
+/** Small, so a request over it stays cheap to send. */
+const MAX_REQUEST_BYTES = 64 * 1024;
+
 interface OtlpSpan {
   traceId: string;
   spanId: string;
@@ -66,6 +69,7 @@ describe('telemetry: /metrics and traces from the real server', () => {
       EXTRA_MODULES: 'tests/fixtures/telemetry-machines.ts',
       HTTP_TOOL_ALLOWED_HOSTS: toolServer.host,
       METRICS_PORT: String(metricsPort),
+      MAX_REQUEST_BYTES: String(MAX_REQUEST_BYTES),
       // The SDK path end to end: OTLP/HTTP (JSON) to a fake collector, exported every 100 ms.
       OTEL_EXPORTER_OTLP_ENDPOINT: collector.origin,
       OTEL_BSP_SCHEDULE_DELAY: '100',
@@ -100,6 +104,37 @@ describe('telemetry: /metrics and traces from the real server', () => {
     assert.ok(sumOf(after, 'http_requests_total', { service: 'orchestrator', method: 'GetWorkflow', status: '404' }) >= 3);
     assert.ok(sumOf(after, 'http_requests_total', { service: 'orchestrator', method: 'GetInfo', status: '200' }) >= 3);
     assert.equal(sumOf(after, 'orchestrator_rpc_in_flight', { method: 'GetInfo' }), 0);
+  });
+
+  it('counts once the requests Connect refuses before any interceptor, with their code and protocol', async () => {
+    const getWorkflow = `${server.baseUrl}/orchestrator.v1.OrchestratorService/GetWorkflow`;
+    const json = { 'content-type': 'application/json' };
+    const refused: { send: () => Promise<unknown>; labels: Record<string, string> }[] = [
+      { send: () => fetch(getWorkflow, { method: 'POST', headers: json, body: '{"id":' }), labels: { method: 'GetWorkflow', protocol: 'connect', code: 'invalid_argument' } },
+      { send: () => fetch(getWorkflow, { method: 'POST', headers: json, body: '{"nope":1}' }), labels: { method: 'GetWorkflow', protocol: 'connect', code: 'invalid_argument' } },
+      { send: () => fetch(getWorkflow, { method: 'POST', headers: json, body: JSON.stringify({ id: 'x'.repeat(MAX_REQUEST_BYTES) }) }), labels: { method: 'GetWorkflow', protocol: 'connect', code: 'resource_exhausted' } },
+      { send: () => fetch(`${server.baseUrl}/orchestrator.v1.OrchestratorService/NoSuchMethod`, { method: 'POST', headers: json, body: '{}' }), labels: { service: 'unknown', method: 'unknown', protocol: 'connect', code: 'unimplemented' } },
+      ...(['grpc', 'grpc_web'] as const).map((protocol) => ({
+        send: () => assert.rejects(createClient(OrchestratorService, PROTOCOLS[protocol](server.baseUrl)).getWorkflow({ id: 'x'.repeat(MAX_REQUEST_BYTES) }), (err: unknown) => ConnectError.from(err).code === Code.ResourceExhausted),
+        labels: { method: 'GetWorkflow', protocol, code: 'resource_exhausted' },
+      })),
+    ];
+    for (const { send, labels } of refused) {
+      const before = await scrape(server.baseUrl);
+      const res = await send();
+      if (res instanceof Response) await res.arrayBuffer();
+      const after = await waitForScrape(server.baseUrl, (samples) => sumOf(samples, 'orchestrator_rpc_requests_total') > sumOf(before, 'orchestrator_rpc_requests_total'));
+      const name = JSON.stringify(labels);
+      assert.equal(sumOf(after, 'orchestrator_rpc_requests_total', labels) - sumOf(before, 'orchestrator_rpc_requests_total', labels), 1, name);
+      assert.equal(sumOf(after, 'orchestrator_rpc_requests_total') - sumOf(before, 'orchestrator_rpc_requests_total'), 1, `${name} counted once`);
+      assert.equal(sumOf(after, 'http_requests_total') - sumOf(before, 'http_requests_total'), 1, `${name} counted once in the seed names`);
+    }
+    // An invalid_argument from a handler is the interceptor's to count, once.
+    const before = await scrape(server.baseUrl);
+    await assert.rejects(orchestrator.sendEvent({ workflowId: 'x' }), (err: unknown) => ConnectError.from(err).code === Code.InvalidArgument);
+    const after = await waitForScrape(server.baseUrl, (samples) => sumOf(samples, 'orchestrator_rpc_requests_total') > sumOf(before, 'orchestrator_rpc_requests_total'));
+    assert.equal(sumOf(after, 'orchestrator_rpc_requests_total', { method: 'SendEvent', protocol: 'connect', code: 'invalid_argument' }) - sumOf(before, 'orchestrator_rpc_requests_total', { method: 'SendEvent', protocol: 'connect', code: 'invalid_argument' }), 1);
+    assert.equal(sumOf(after, 'orchestrator_rpc_requests_total') - sumOf(before, 'orchestrator_rpc_requests_total'), 1);
   });
 
   it('exports every catalog metric after a workload of starts, events, a tool call, a timer and a cancel', async () => {
@@ -213,6 +248,19 @@ async function scrape(baseUrl: string): Promise<Sample[]> {
   const res = await fetch(`${baseUrl}/metrics`);
   assert.equal(res.status, 200);
   return parsePrometheusText(await res.text()).samples;
+}
+
+/**
+ * A scrape once `done` holds for it (bounded: 10 s): a refused request is counted when its
+ * response closes on the server, which may be just after the client has read the answer.
+ */
+async function waitForScrape(baseUrl: string, done: (samples: Sample[]) => boolean): Promise<Sample[]> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const samples = await scrape(baseUrl);
+    if (done(samples) || Date.now() > deadline) return samples;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 /** Polls the instance until its state value is `state` (bounded: 20 s). */
