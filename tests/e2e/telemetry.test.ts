@@ -113,6 +113,7 @@ describe('telemetry: /metrics and traces from the real server', () => {
       { send: () => fetch(getWorkflow, { method: 'POST', headers: json, body: '{"id":' }), labels: { method: 'GetWorkflow', protocol: 'connect', code: 'invalid_argument' } },
       { send: () => fetch(getWorkflow, { method: 'POST', headers: json, body: '{"nope":1}' }), labels: { method: 'GetWorkflow', protocol: 'connect', code: 'invalid_argument' } },
       { send: () => fetch(getWorkflow, { method: 'POST', headers: json, body: JSON.stringify({ id: 'x'.repeat(MAX_REQUEST_BYTES) }) }), labels: { method: 'GetWorkflow', protocol: 'connect', code: 'resource_exhausted' } },
+      { send: () => fetch(getWorkflow, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' }), labels: { method: 'GetWorkflow', protocol: 'connect', code: 'invalid_argument' } },
       { send: () => fetch(`${server.baseUrl}/orchestrator.v1.OrchestratorService/NoSuchMethod`, { method: 'POST', headers: json, body: '{}' }), labels: { service: 'unknown', method: 'unknown', protocol: 'connect', code: 'unimplemented' } },
       ...(['grpc', 'grpc_web'] as const).map((protocol) => ({
         send: () => assert.rejects(createClient(OrchestratorService, PROTOCOLS[protocol](server.baseUrl)).getWorkflow({ id: 'x'.repeat(MAX_REQUEST_BYTES) }), (err: unknown) => ConnectError.from(err).code === Code.ResourceExhausted),
