@@ -22,7 +22,9 @@ export async function observeCall(next: Next, req: AnyRequest, end: (code: Code 
     throw error;
   }
   if (!res.stream) {
-    settled(undefined);
+    // Answered: ok even if the client has gone meanwhile (the work is done). Not asking the signal
+    // also spares the Connect fast path creating one (connect-unary.ts).
+    end(undefined);
     return res;
   }
   return { ...res, message: observeStream(res.message, settled, around) };

@@ -1,5 +1,6 @@
 import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { createConnectUnaryHandler, recordUnaryMethods, type UnaryMethods } from './connect-unary.js';
 import { withCors } from './cors.js';
 import type { HttpHandler } from './http-handler.js';
 import { countRejectedRequests, markNotRpc, rpcContextValues, type RecordRejected } from './rejected-requests.js';
@@ -16,6 +17,8 @@ export interface RpcHandlerOptions {
   httpRoutes?: Record<string, HttpHandler>;
   /** Counts the requests Connect refuses before any interceptor runs (see rejected-requests.ts). */
   recordRejected?: RecordRejected;
+  /** Answer plain unary Connect calls without connect-node's generic path (default true; see connect-unary.ts). */
+  connectUnaryFastPath?: boolean;
 }
 
 /** Protocols served on the one port. */
@@ -24,8 +27,11 @@ export const protocols = ['grpc', 'grpc-web', 'connect'] as const;
 /** The request handler for both the HTTP/1.1 and the HTTP/2 server. */
 export function createRpcHandler(options: RpcHandlerOptions): HttpHandler {
   const httpRoutes = options.httpRoutes ?? {};
-  const rpc = connectNodeAdapter({
-    routes: options.routes,
+  const jsonOptions = { ignoreUnknownFields: false };
+  const contextValues = options.recordRejected ? rpcContextValues : undefined;
+  const unaryMethods: UnaryMethods = new Map();
+  const generic = connectNodeAdapter({
+    routes: (router) => options.routes(recordUnaryMethods(router, unaryMethods)),
     grpc: true,
     grpcWeb: true,
     connect: true,
@@ -33,9 +39,9 @@ export function createRpcHandler(options: RpcHandlerOptions): HttpHandler {
     maxTimeoutMs: options.maxTimeoutMs,
     shutdownSignal: options.shutdownSignal,
     // A misspelt field or enum value in hand-written JSON (curl, scripts) is an error, not silently dropped.
-    jsonOptions: { ignoreUnknownFields: false },
+    jsonOptions,
     interceptors: options.interceptors,
-    contextValues: options.recordRejected ? rpcContextValues : undefined,
+    contextValues,
     fallback: (req, res) => {
       const path = (req.url ?? '/').split('?')[0] ?? '/';
       const route = httpRoutes[path];
@@ -47,6 +53,15 @@ export function createRpcHandler(options: RpcHandlerOptions): HttpHandler {
       res.end(JSON.stringify({ code: 'unimplemented', message: `no such procedure or path: ${path}` }));
     },
   });
+  const unary = options.connectUnaryFastPath === false ? undefined : createConnectUnaryHandler(unaryMethods, {
+    interceptors: options.interceptors,
+    jsonOptions,
+    readMaxBytes: options.maxRequestBytes,
+    maxTimeoutMs: options.maxTimeoutMs,
+    shutdownSignal: options.shutdownSignal,
+    contextValues,
+  });
+  const rpc: HttpHandler = unary ? (req, res) => { if (!unary(req, res)) generic(req, res); } : generic;
   // Inside CORS: a preflight is not an RPC.
   return withCors(options.corsOrigins, options.recordRejected ? countRejectedRequests(rpc, options.recordRejected) : rpc);
 }

@@ -1,0 +1,248 @@
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import http2 from 'node:http2';
+import { after, before, describe, it } from 'node:test';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { Code, ConnectError, createContextValues, createContextKey, type ConnectRouter, type Interceptor } from '@connectrpc/connect';
+import { Health, HealthCheckRequestSchema, HealthCheckResponse_ServingStatus } from '../../gen/grpc/health/v1/health_pb.js';
+import { InfoService } from '../../gen/info/v1/info_pb.js';
+import { createConnectUnaryHandler, recordUnaryMethods, type UnaryMethods } from './connect-unary.js';
+import { createRpcHandler } from './rpc-handler.js';
+import { startServer, type RunningServer } from './server.js';
+
+const silent = { debug() {}, info() {}, warn() {}, error() {}, child() { return silent; } } as never;
+const requestKey = createContextKey<string>('none');
+
+/** What the implementations saw, per server. */
+interface Seen {
+  calls: { path: string; contentType: string | null; value: string; timeoutMs: number | undefined }[];
+  aborted: unknown[];
+}
+
+function routes(seen: Seen) {
+  return (router: ConnectRouter) => {
+    router.service(Health, {
+      async check(req, ctx) {
+        seen.calls.push({ path: new URL(ctx.url).pathname, contentType: ctx.requestHeader.get('content-type'), value: ctx.values.get(requestKey), timeoutMs: ctx.timeoutMs() });
+        switch (req.service) {
+          case 'missing':
+            throw new ConnectError('no such service', Code.NotFound, { 'x-reason': 'unknown' });
+          case 'crash':
+            throw new Error('boom');
+          case 'headers':
+            ctx.responseHeader.set('x-header', 'h');
+            ctx.responseTrailer.set('x-trailer', 't');
+            break;
+          case 'wait':
+            // Ends only when the call's signal aborts (deadline, client gone, shutdown).
+            await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => {
+              seen.aborted.push(ctx.signal.reason);
+              reject(ctx.signal.reason);
+            }));
+        }
+        return { status: HealthCheckResponse_ServingStatus.SERVING };
+      },
+    });
+    router.service(InfoService, {
+      // A response over 1 KiB: compressed when the client accepts it.
+      getInfo: () => ({ name: 'x'.repeat(2000), protocols: ['connect'] }),
+    });
+  };
+}
+
+/** An interceptor that puts a value in the call's context, as the app's interceptors read them. */
+const tagging: Interceptor = (next) => async (req) => {
+  req.contextValues.set(requestKey, `seen ${req.method.name}`);
+  return next(req);
+};
+
+async function serve(fastPath: boolean) {
+  const seen: Seen = { calls: [], aborted: [] };
+  const shutdown = new AbortController();
+  const handler = createRpcHandler({
+    routes: routes(seen),
+    corsOrigins: [],
+    maxRequestBytes: 4096,
+    maxTimeoutMs: 60_000,
+    shutdownSignal: shutdown.signal,
+    interceptors: [tagging],
+    connectUnaryFastPath: fastPath,
+  });
+  const server = await startServer({ port: 0, host: '127.0.0.1', handler, logger: silent });
+  return { server, seen, shutdown };
+}
+
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+function send(port: number, path: string, body: Buffer | string, headers: Record<string, string>, method = 'POST'): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+    const length = headers['transfer-encoding'] ? {} : { 'content-length': String(bytes.length) };
+    const req = http.request({ host: '127.0.0.1', port, path, method, headers: { ...length, ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const raw = Buffer.concat(chunks);
+        const text = res.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res.headers['content-type']?.includes('proto') ? text.toString('hex') : text.toString() });
+      });
+    });
+    req.on('error', reject);
+    req.end(bytes);
+  });
+}
+
+/** The parts of an answer a client depends on (not Date, Connection, Keep-Alive). */
+function visible(a: Answer) {
+  const pick = ['content-type', 'content-encoding', 'x-header', 'trailer-x-trailer', 'x-reason'];
+  return { status: a.status, body: a.body, headers: Object.fromEntries(pick.map((k) => [k, a.headers[k]])) };
+}
+
+const json = { 'content-type': 'application/json' };
+const check = '/grpc.health.v1.Health/Check';
+
+/** Requests and what connect-node answers them with; the fast path must answer the same. */
+const cases: { name: string; path: string; body: Buffer | string; headers: Record<string, string>; method?: string; expect: number }[] = [
+  { name: 'ok', path: check, body: '{}', headers: json, expect: 200 },
+  { name: 'charset in the content type', path: check, body: '{"service":""}', headers: { 'content-type': 'application/json; charset=utf-8' }, expect: 200 },
+  { name: 'headers and trailers set by the handler', path: check, body: '{"service":"headers"}', headers: json, expect: 200 },
+  { name: 'a ConnectError with metadata', path: check, body: '{"service":"missing"}', headers: json, expect: 404 },
+  { name: 'a plain Error (internal)', path: check, body: '{"service":"crash"}', headers: json, expect: 500 },
+  { name: 'malformed JSON', path: check, body: '{"service":', headers: json, expect: 400 },
+  { name: 'an unknown field', path: check, body: '{"servise":"x"}', headers: json, expect: 400 },
+  { name: 'a wrong field type', path: check, body: '{"service":3}', headers: json, expect: 400 },
+  { name: 'binary protobuf', path: check, body: Buffer.from(toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, { service: 'headers' }))), headers: { 'content-type': 'application/proto' }, expect: 200 },
+  // connect-es answers bytes it cannot parse with `internal` (JSON it cannot parse with invalid_argument).
+  { name: 'bad protobuf bytes', path: check, body: Buffer.from([0x0a, 0x05, 0x61]), headers: { 'content-type': 'application/proto' }, expect: 500 },
+  { name: 'a method not implemented', path: '/grpc.health.v1.Health/List', body: '{}', headers: json, expect: 501 },
+  { name: 'the deadline passes', path: check, body: '{"service":"wait"}', headers: { ...json, 'connect-timeout-ms': '30' }, expect: 504 },
+  { name: 'a large response, gzip accepted', path: '/info.v1.InfoService/GetInfo', body: '{}', headers: { ...json, 'accept-encoding': 'gzip' }, expect: 200 },
+  { name: 'a large response, nothing accepted', path: '/info.v1.InfoService/GetInfo', body: '{}', headers: json, expect: 200 },
+  { name: 'a gzip request body', path: check, body: gzipSync('{"service":"headers"}'), headers: { ...json, 'content-encoding': 'gzip' }, expect: 200 },
+  // Not for the fast path: connect-node answers them in both servers.
+  { name: 'an unknown encoding', path: check, body: '{}', headers: { ...json, 'content-encoding': 'zstd' }, expect: 501 },
+  { name: 'an invalid timeout header', path: check, body: '{}', headers: { ...json, 'connect-timeout-ms': 'soon' }, expect: 400 },
+  { name: 'a body over the limit', path: check, body: `{"service":"${'x'.repeat(5000)}"}`, headers: json, expect: 429 },
+  { name: 'an unsupported content type', path: check, body: '{}', headers: { 'content-type': 'text/plain' }, expect: 415 },
+  { name: 'GET of a method with side effects', path: check, body: '', headers: json, method: 'GET', expect: 405 },
+];
+
+describe('the Connect unary fast path', () => {
+  let fast: Awaited<ReturnType<typeof serve>>;
+  let generic: Awaited<ReturnType<typeof serve>>;
+  before(async () => {
+    fast = await serve(true);
+    generic = await serve(false);
+  });
+  after(async () => {
+    await fast.server.close(100);
+    await generic.server.close(100);
+  });
+
+  for (const c of cases) {
+    it(`answers ${c.name} as connect-node does`, async () => {
+      const [a, b] = [await send(fast.server.port, c.path, c.body, c.headers, c.method), await send(generic.server.port, c.path, c.body, c.headers, c.method)];
+      assert.deepEqual(visible(a), visible(b));
+      assert.equal(a.status, c.expect, a.body);
+    });
+  }
+
+  it('gives the implementation the same context as connect-node', () => {
+    assert.ok(fast.seen.calls.length > 5);
+    // The time left differs by the milliseconds between the two requests.
+    const shape = (calls: Seen['calls']) => calls.map((c) => ({ ...c, timeoutMs: c.timeoutMs === undefined ? 'none' : 'set' }));
+    assert.deepEqual(shape(fast.seen.calls), shape(generic.seen.calls));
+    assert.deepEqual(fast.seen.calls[0], { path: check, contentType: 'application/json', value: 'seen Check', timeoutMs: undefined });
+    assert.ok(fast.seen.calls.some((c) => c.timeoutMs !== undefined && c.timeoutMs > 0 && c.timeoutMs <= 30));
+  });
+
+  it('answers over HTTP/2 as well', async () => {
+    const session = http2.connect(`http://127.0.0.1:${fast.server.port}`);
+    try {
+      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const stream = session.request({ ':method': 'POST', ':path': check, 'content-type': 'application/json', 'content-length': '21' });
+        let status = 0;
+        let body = '';
+        stream.on('response', (h) => (status = Number(h[':status'])));
+        stream.on('data', (c: Buffer) => (body += c.toString()));
+        stream.on('end', () => resolve({ status, body }));
+        stream.on('error', reject);
+        stream.end('{"service":"headers"}');
+      });
+      assert.deepEqual(answer, { status: 200, body: '{"status":"SERVING"}' });
+    } finally {
+      session.close();
+    }
+  });
+
+  it("aborts the call's signal when the client goes away", async () => {
+    const before = fast.seen.aborted.length;
+    const calls = fast.seen.calls.length;
+    const req = http.request({ host: '127.0.0.1', port: fast.server.port, path: check, method: 'POST', headers: { ...json, 'content-length': '18' } });
+    req.on('error', () => {});
+    req.end('{"service":"wait"}');
+    await until(() => fast.seen.calls.length > calls);
+    req.destroy();
+    await until(() => fast.seen.aborted.length > before);
+    assert.equal(ConnectError.from(fast.seen.aborted.at(-1)).code, Code.Canceled);
+  });
+
+  it("aborts the call's signal with unavailable when the server shuts down", async () => {
+    const own = await serve(true);
+    try {
+      const answer = send(own.server.port, check, '{"service":"wait"}', json);
+      await until(() => own.seen.calls.length === 1);
+      own.shutdown.abort(new ConnectError('server is shutting down', Code.Unavailable));
+      const a = await answer;
+      assert.equal(a.status, 503);
+      assert.match(a.body, /server is shutting down/);
+    } finally {
+      await own.server.close(100);
+    }
+  });
+});
+
+describe('createConnectUnaryHandler', () => {
+  it('takes only unary Connect POSTs with a known length, and leaves the rest untouched', async () => {
+    const methods: UnaryMethods = new Map();
+    routes({ calls: [], aborted: [] })(recordUnaryMethods({ handlers: [], service() { return this; }, rpc() { return this; } } as unknown as ConnectRouter, methods));
+    assert.deepEqual([...methods.keys()].sort(), ['/grpc.health.v1.Health/Check', '/grpc.health.v1.Health/List', '/info.v1.InfoService/GetInfo']);
+    const unary = createConnectUnaryHandler(methods, { interceptors: [], jsonOptions: {}, readMaxBytes: 100, maxTimeoutMs: 1000, shutdownSignal: new AbortController().signal, contextValues: () => createContextValues() });
+    const server = http.createServer((req, res) => {
+      if (!unary(req, res)) res.writeHead(299).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const taken = async (path: string, headers: Record<string, string>, body = '{}', method = 'POST') => (await send(port, path, body, headers, method)).status !== 299;
+      assert.equal(await taken(check, json), true);
+      assert.equal(await taken(check, { 'content-type': 'application/proto' }, ''), true);
+      assert.equal(await taken('/grpc.health.v1.Health/Watch', json), false, 'a stream');
+      assert.equal(await taken('/nope.Service/Method', json), false);
+      assert.equal(await taken(check, { 'content-type': 'application/grpc' }), false);
+      assert.equal(await taken(check, { 'content-type': 'application/grpc-web+proto' }), false);
+      assert.equal(await taken(check, { 'content-type': 'application/connect+json' }), false);
+      assert.equal(await taken(check, json, '', 'GET'), false);
+      assert.equal(await taken(check, { ...json, 'content-encoding': 'zstd' }), false);
+      assert.equal(await taken(check, { ...json, 'connect-timeout-ms': '-1' }), false);
+      assert.equal(await taken(check, { ...json, 'connect-timeout-ms': '5000' }), false, 'over maxTimeoutMs');
+      assert.equal(await taken(check, json, 'x'.repeat(101)), false, 'over readMaxBytes');
+      assert.equal(await taken(check, { ...json, 'transfer-encoding': 'chunked' }), false);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
+async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
