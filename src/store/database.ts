@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql } from 'kysely';
+import { namePreparedStatements } from './prepared-statements.js';
 import pg from 'pg';
 import type { Logger } from '../telemetry/logger.js';
 import { StoreUnavailableError } from '../engine/errors.js';
@@ -96,7 +97,10 @@ async function openPostgres(options: DatabaseOptions, url: string, schema: strin
   pool.on('error', (error) => logger.warn('idle database connection lost', { reason: reasonOf(error) }));
   // A checked-out client emits 'error' when its connection drops between queries, and the pool
   // listens only while it is idle. The next query on it fails anyway; this only keeps the process alive.
-  pool.on('connect', (client) => client.on('error', () => {}));
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+    namePreparedStatements(client);
+  });
   const db = new Kysely<StoreSchema>({ dialect: new PostgresDialect({ pool }) });
   const target = describeUrl(url);
   try {

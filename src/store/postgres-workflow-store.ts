@@ -19,6 +19,7 @@ import { listChildrenOfTasks, parkTask, scanActiveChildren, scanWaitingTasks } f
 import { CommitBatcher } from './commit-batcher.js';
 import type { MemberResult } from './commit-batcher.js';
 import type { StoreSchema } from './schema.js';
+import { prepared } from './prepared-statements.js';
 import { consumeStatement, insertStatement, transitionsStatement } from './workflow-commit-sql.js';
 import type { CommitResultRow } from './workflow-commit-sql.js';
 import { toHistoryRecord, toTaskRecord, toTimerRecord, toWorkflowRecord, workflowColumns } from './workflow-rows.js';
@@ -80,7 +81,7 @@ export class PostgresWorkflowStore implements WorkflowStore {
   }
 
   async #loadWhere(where: ReturnType<typeof sql>, db: Db = this.db, lock = false): Promise<WorkflowRecord | undefined> {
-    const { rows } = await sql<WorkflowRow>`select ${workflowColumns} from workflows w where ${where} ${lock ? sql`for update of w` : sql``}`.execute(db);
+    const { rows } = await prepared(sql<WorkflowRow>`select ${workflowColumns} from workflows w where ${where} ${lock ? sql`for update of w` : sql``}`).execute(db);
     return rows[0] && toWorkflowRecord(rows[0]);
   }
 
@@ -190,28 +191,28 @@ export class PostgresWorkflowStore implements WorkflowStore {
   }
 
   async claimDueTimers(owner: string, now: Date, leaseUntil: Date, limit: number): Promise<TimerRecord[]> {
-    const { rows } = await sql<TimerRow>`update workflow_timers t set lease_owner = ${owner}, lease_until = ${leaseUntil}
+    const { rows } = await prepared(sql<TimerRow>`update workflow_timers t set lease_owner = ${owner}, lease_until = ${leaseUntil}
       from (select workflow_id, timer_id from workflow_timers
             where due_at <= ${now} and (lease_until is null or lease_until < ${now})
             order by due_at limit ${limit} for update skip locked) due
       where t.workflow_id = due.workflow_id and t.timer_id = due.timer_id
-      returning t.workflow_id, t.timer_id, t.armed_version, t.event, t.due_at`.execute(this.db);
+      returning t.workflow_id, t.timer_id, t.armed_version, t.event, t.due_at`).execute(this.db);
     return rows.map(toTimerRecord).sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime());
   }
 
   async nextTimerDue(): Promise<Date | undefined> {
-    const { rows } = await sql<{ at: Date | null }>`select min(greatest(due_at, coalesce(lease_until, due_at))) as at from workflow_timers`.execute(this.db);
+    const { rows } = await prepared(sql<{ at: Date | null }>`select min(greatest(due_at, coalesce(lease_until, due_at))) as at from workflow_timers`).execute(this.db);
     return rows[0]?.at ?? undefined;
   }
 
   async claimTasks(owner: string, now: Date, leaseUntil: Date, limit: number): Promise<TaskRecord[]> {
-    const { rows } = await sql<TaskRow>`update workflow_tasks k set status = 'running', lease_owner = ${owner},
+    const { rows } = await prepared(sql<TaskRow>`update workflow_tasks k set status = 'running', lease_owner = ${owner},
         lease_until = ${leaseUntil}, attempts = k.attempts + 1, updated_at = ${now}
       from (select workflow_id, task_id from workflow_tasks
             where status = 'pending' or (status = 'running' and lease_until < ${now})
             order by created_at limit ${limit} for update skip locked) c
       where k.workflow_id = c.workflow_id and k.task_id = c.task_id
-      returning k.workflow_id, k.task_id, k.actor_id, k.src, k.input, k.status, k.attempts, k.lease_owner, k.lease_until, k.created_at`.execute(this.db);
+      returning k.workflow_id, k.task_id, k.actor_id, k.src, k.input, k.status, k.attempts, k.lease_owner, k.lease_until, k.created_at`).execute(this.db);
     return rows.map(toTaskRecord);
   }
 

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { RawBuilder } from 'kysely';
 import type { CommitEffects, NewWorkflow, TransitionCommit } from '../engine/ports/workflow-store.js';
+import { prepared } from './prepared-statements.js';
 import { json, jsonOrNull } from './workflow-rows.js';
 
 /**
@@ -38,6 +39,8 @@ export function transitionsStatement(commits: TransitionCommit[], options: { con
       state jsonb, state_paths text[], snapshot jsonb, output jsonb, error jsonb, at timestamptz, event_type text, event jsonb,
       event_id text, from_state jsonb, clear_all boolean, timers_delete text[], timers_arm jsonb, tasks_cancel text[],
       tasks_create jsonb, timer_id text, timer_armed int))`;
+  // `w.id = any(ids)` looks the rows up by primary key: the planner takes a jsonb record set for
+  // 100 rows and would otherwise hash-join them against a sequential scan of every workflow.
   // A fired timer must still be armed at its version (only a transition of its workflow, which
   // moves the version, deletes or re-arms a timer row, so the version guard keeps this true).
   const firesTimers = rows.some((r) => r.timer_id !== null);
@@ -47,7 +50,7 @@ export function transitionsStatement(commits: TransitionCommit[], options: { con
     update workflows w set status = x.status, state = x.state, state_paths = x.state_paths, snapshot = x.snapshot,
       output = x.output, error = x.error, version = w.version + 1, updated_at = x.at
     from members x
-    where w.id = x.id and w.version = x.expected ${firesTimers ? timerArmed : sql``}
+    where w.id = any(${rows.map((r) => r.id)}::text[]) and w.id = x.id and w.version = x.expected ${firesTimers ? timerArmed : sql``}
     returning x.i, w.id, w.version, w.state, w.status, w.snapshot)`;
   const history = sql`hist as (insert into workflow_history (workflow_id, version, event_type, event, event_id, from_state, to_state, status, snapshot, at)
     select u.id, u.version, x.event_type, x.event, x.event_id, x.from_state, u.state, u.status, u.snapshot, x.at
@@ -56,8 +59,8 @@ export function transitionsStatement(commits: TransitionCommit[], options: { con
     ? sql`coalesce((select json_agg(json_build_object('taskId', c.task_id, 'leaseOwner', c.lease_owner))
       from cancel_tasks c where c.workflow_id = u.id), '[]'::json)`
     : sql`'[]'::json`;
-  return sql<CommitResultRow>`with ${sql.join([members, upd, history, ...effectCtes('upd', rows)], sql`, `)}
-    select u.i, u.version, ${cancelled} as cancelled from upd u`;
+  return prepared(sql<CommitResultRow>`with ${sql.join([members, upd, history, ...effectCtes('upd', rows)], sql`, `)}
+    select u.i, u.version, ${cancelled} as cancelled from upd u`);
 }
 
 /** Version 1 of a new instance; returns no row when its id or start request id is taken. */
@@ -77,8 +80,8 @@ export function insertStatement(w: NewWorkflow): RawBuilder<CommitResultRow> {
   const event = { type: 'xstate.init', input: w.input };
   const history = sql`hist as (insert into workflow_history (workflow_id, version, event_type, event, event_id, from_state, to_state, status, snapshot, at)
     select id, version, 'xstate.init', ${json(event)}::jsonb, null, null, state, status, snapshot, ${w.at} from upd)`;
-  return sql<CommitResultRow>`with ${sql.join([members, ins, upd, history, ...effectCtes('upd', [row])], sql`, `)}
-    select u.i, u.version, '[]'::json as cancelled from upd u`;
+  return prepared(sql<CommitResultRow>`with ${sql.join([members, ins, upd, history, ...effectCtes('upd', [row])], sql`, `)}
+    select u.i, u.version, '[]'::json as cancelled from upd u`);
 }
 
 export interface ConsumeRow {
@@ -103,8 +106,8 @@ export function consumeStatement(c: TransitionCommit): RawBuilder<ConsumeRow> {
           error = ${jsonOrNull(consume.error)}::jsonb, lease_until = null, updated_at = ${c.at}
           where workflow_id = (select id from w) and task_id = ${consume.taskId}
           and ${consume.owner === null ? sql`status = 'waiting'` : sql`status = 'running' and lease_owner = ${consume.owner}`} returning 1`;
-  return sql<ConsumeRow>`with ${lock}, consumed as (${body})
-    select (select count(*) from w) as locked, (select count(*) from consumed) as consumed`;
+  return prepared(sql<ConsumeRow>`with ${lock}, consumed as (${body})
+    select (select count(*) from w) as locked, (select count(*) from consumed) as consumed`);
 }
 
 /** One row of `transitionsStatement`'s members. */
