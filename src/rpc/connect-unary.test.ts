@@ -4,74 +4,11 @@ import http2 from 'node:http2';
 import { after, before, describe, it } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { create, toBinary } from '@bufbuild/protobuf';
-import { Code, ConnectError, createContextValues, createContextKey, type ConnectRouter, type Interceptor } from '@connectrpc/connect';
-import { Health, HealthCheckRequestSchema, HealthCheckResponse_ServingStatus } from '../../gen/grpc/health/v1/health_pb.js';
-import { InfoService } from '../../gen/info/v1/info_pb.js';
-import { createConnectUnaryHandler, recordUnaryMethods, type UnaryMethods } from './connect-unary.js';
-import { createRpcHandler } from './rpc-handler.js';
-import { startServer, type RunningServer } from './server.js';
-
-const silent = { debug() {}, info() {}, warn() {}, error() {}, child() { return silent; } } as never;
-const requestKey = createContextKey<string>('none');
-
-/** What the implementations saw, per server. */
-interface Seen {
-  calls: { path: string; contentType: string | null; value: string; timeoutMs: number | undefined }[];
-  aborted: unknown[];
-}
-
-function routes(seen: Seen) {
-  return (router: ConnectRouter) => {
-    router.service(Health, {
-      async check(req, ctx) {
-        seen.calls.push({ path: new URL(ctx.url).pathname, contentType: ctx.requestHeader.get('content-type'), value: ctx.values.get(requestKey), timeoutMs: ctx.timeoutMs() });
-        switch (req.service) {
-          case 'missing':
-            throw new ConnectError('no such service', Code.NotFound, { 'x-reason': 'unknown' });
-          case 'crash':
-            throw new Error('boom');
-          case 'headers':
-            ctx.responseHeader.set('x-header', 'h');
-            ctx.responseTrailer.set('x-trailer', 't');
-            break;
-          case 'wait':
-            // Ends only when the call's signal aborts (deadline, client gone, shutdown).
-            await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => {
-              seen.aborted.push(ctx.signal.reason);
-              reject(ctx.signal.reason);
-            }));
-        }
-        return { status: HealthCheckResponse_ServingStatus.SERVING };
-      },
-    });
-    router.service(InfoService, {
-      // A response over 1 KiB: compressed when the client accepts it.
-      getInfo: () => ({ name: 'x'.repeat(2000), protocols: ['connect'] }),
-    });
-  };
-}
-
-/** An interceptor that puts a value in the call's context, as the app's interceptors read them. */
-const tagging: Interceptor = (next) => async (req) => {
-  req.contextValues.set(requestKey, `seen ${req.method.name}`);
-  return next(req);
-};
-
-async function serve(fastPath: boolean) {
-  const seen: Seen = { calls: [], aborted: [] };
-  const shutdown = new AbortController();
-  const handler = createRpcHandler({
-    routes: routes(seen),
-    corsOrigins: [],
-    maxRequestBytes: 4096,
-    maxTimeoutMs: 60_000,
-    shutdownSignal: shutdown.signal,
-    interceptors: [tagging],
-    connectUnaryFastPath: fastPath,
-  });
-  const server = await startServer({ port: 0, host: '127.0.0.1', handler, logger: silent });
-  return { server, seen, shutdown };
-}
+import { Code, ConnectError, createContextValues, type ConnectRouter } from '@connectrpc/connect';
+import { HealthCheckRequestSchema } from '../../gen/grpc/health/v1/health_pb.js';
+import { createConnectUnaryHandler } from './connect-unary.js';
+import { routes, serve, until, type Seen } from './test-support/unary-fixture.js';
+import { recordUnaryMethods, type UnaryMethods } from './unary-call.js';
 
 interface Answer {
   status: number;
@@ -112,6 +49,7 @@ const cases: { name: string; path: string; body: Buffer | string; headers: Recor
   { name: 'charset in the content type', path: check, body: '{"service":""}', headers: { 'content-type': 'application/json; charset=utf-8' }, expect: 200 },
   { name: 'headers and trailers set by the handler', path: check, body: '{"service":"headers"}', headers: json, expect: 200 },
   { name: 'a ConnectError with metadata', path: check, body: '{"service":"missing"}', headers: json, expect: 404 },
+  { name: 'a ConnectError with details', path: check, body: '{"service":"details"}', headers: json, expect: 400 },
   { name: 'a plain Error (internal)', path: check, body: '{"service":"crash"}', headers: json, expect: 500 },
   { name: 'malformed JSON', path: check, body: '{"service":', headers: json, expect: 400 },
   { name: 'an unknown field', path: check, body: '{"servise":"x"}', headers: json, expect: 400 },
@@ -180,6 +118,11 @@ describe('the Connect unary fast path', () => {
     }
   });
 
+  it('resets the connection, and keeps serving, when a response header cannot be written', async () => {
+    await assert.rejects(send(fast.server.port, check, '{"service":"bad-header"}', json));
+    assert.equal((await send(fast.server.port, check, '{}', json)).status, 200);
+  });
+
   it("aborts the call's signal when the client goes away", async () => {
     const before = fast.seen.aborted.length;
     const calls = fast.seen.calls.length;
@@ -238,11 +181,3 @@ describe('createConnectUnaryHandler', () => {
     }
   });
 });
-
-async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}

@@ -1,6 +1,8 @@
 import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
-import { createConnectUnaryHandler, recordUnaryMethods, type UnaryMethods } from './connect-unary.js';
+import { createConnectUnaryHandler } from './connect-unary.js';
+import { createGrpcUnaryHandler } from './grpc-unary.js';
+import { recordUnaryMethods, type UnaryMethods } from './unary-call.js';
 import { withCors } from './cors.js';
 import type { HttpHandler } from './http-handler.js';
 import { countRejectedRequests, markNotRpc, rpcContextValues, type RecordRejected } from './rejected-requests.js';
@@ -17,8 +19,8 @@ export interface RpcHandlerOptions {
   httpRoutes?: Record<string, HttpHandler>;
   /** Counts the requests Connect refuses before any interceptor runs (see rejected-requests.ts). */
   recordRejected?: RecordRejected;
-  /** Answer plain unary Connect calls without connect-node's generic path (default true; see connect-unary.ts). */
-  connectUnaryFastPath?: boolean;
+  /** Answer plain unary Connect and gRPC calls without connect-node's generic path (default true; see unary-call.ts). */
+  unaryFastPaths?: boolean;
 }
 
 /** Protocols served on the one port. */
@@ -53,15 +55,16 @@ export function createRpcHandler(options: RpcHandlerOptions): HttpHandler {
       res.end(JSON.stringify({ code: 'unimplemented', message: `no such procedure or path: ${path}` }));
     },
   });
-  const unary = options.connectUnaryFastPath === false ? undefined : createConnectUnaryHandler(unaryMethods, {
+  const unaryOptions = {
     interceptors: options.interceptors,
     jsonOptions,
     readMaxBytes: options.maxRequestBytes,
     maxTimeoutMs: options.maxTimeoutMs,
     shutdownSignal: options.shutdownSignal,
     contextValues,
-  });
-  const rpc: HttpHandler = unary ? (req, res) => { if (!unary(req, res)) generic(req, res); } : generic;
+  };
+  const fast = options.unaryFastPaths === false ? [] : [createConnectUnaryHandler(unaryMethods, unaryOptions), createGrpcUnaryHandler(unaryMethods, unaryOptions)];
+  const rpc: HttpHandler = fast.length ? (req, res) => { if (!fast.some((handle) => handle(req, res))) generic(req, res); } : generic;
   // Inside CORS: a preflight is not an RPC.
   return withCors(options.corsOrigins, options.recordRejected ? countRejectedRequests(rpc, options.recordRejected) : rpc);
 }

@@ -1,0 +1,322 @@
+import { create, type DescMessage, type DescMethodUnary, type JsonReadOptions, type JsonWriteOptions } from '@bufbuild/protobuf';
+import {
+  Code,
+  ConnectError,
+  createContextValues,
+  createServiceImplSpec,
+  type ConnectRouter,
+  type ContextValues,
+  type HandlerContext,
+  type Interceptor,
+  type MethodImplSpec,
+  type UnaryRequest,
+  type UnaryResponse,
+} from '@connectrpc/connect';
+import { createMethodSerializationLookup, type Compression, type MethodSerializationLookup } from '@connectrpc/connect/protocol';
+import { compressionBrotli, compressionGzip } from '@connectrpc/connect-node';
+import type { HttpRequest, HttpResponse } from './http-handler.js';
+
+/**
+ * What the unary fast paths (connect-unary.ts, grpc-unary.ts) share: the methods as connect
+ * registers them, the interceptor chain composed once per method, and the call itself (its
+ * context, its signal, its end). The protocol modules only read and write the wire format.
+ *
+ * Why they exist: profiles put connect-node's generic machinery at well over half of a no-op
+ * unary call's CPU: three AbortControllers per call (~10 us each here) and a DOMException built
+ * with a stack trace when the call ends, headers converted to and from `Headers` twice, bodies as
+ * chains of async iterables, the interceptor chain composed again for every call. The fast paths
+ * run the same implementations and interceptors, parse and write messages with connect's
+ * serializers and the adapter's options, and encode errors and negotiate compression with
+ * connect's own functions; every request they do not recognise as plain goes to connect-node.
+ */
+export interface UnaryOptions {
+  interceptors: Interceptor[];
+  jsonOptions: Partial<JsonReadOptions & JsonWriteOptions>;
+  readMaxBytes: number;
+  maxTimeoutMs: number;
+  shutdownSignal: AbortSignal;
+  contextValues?: (req: HttpRequest) => ContextValues;
+}
+
+/** Answers the request and returns true, or returns false without touching it (not for this path). */
+export type UnaryHandler = (req: HttpRequest, res: HttpResponse) => boolean;
+
+export type UnarySpec = MethodImplSpec & { kind: 'unary' };
+
+/** Unary methods by request path (`/pkg.Service/Method`). */
+export type UnaryMethods = Map<string, UnarySpec>;
+
+type Next = (req: UnaryRequest) => Promise<UnaryResponse>;
+
+/** A method ready to serve: its serializers and its implementation inside the interceptors. */
+export interface UnaryRoute {
+  method: DescMethodUnary;
+  serialization: MethodSerializationLookup<DescMessage, DescMessage>;
+  invoke: Next;
+}
+
+/** connect-node's default `acceptCompression`, in its order of preference. */
+export const compressions: Compression[] = [compressionGzip, compressionBrotli];
+
+/** Below this many bytes a message is not worth compressing (connect's default `compressMinBytes`). */
+export const compressMinBytes = 1024;
+
+/**
+ * Wraps a router so that every unary method registered through it is also recorded for the fast
+ * paths (connect-node keeps the implementations to itself).
+ */
+export function recordUnaryMethods(router: ConnectRouter, into: UnaryMethods): ConnectRouter {
+  const recording: ConnectRouter = {
+    get handlers() {
+      return router.handlers;
+    },
+    service(service, implementation, options) {
+      for (const spec of Object.values(createServiceImplSpec(service, implementation).methods)) {
+        if (spec.kind === 'unary') into.set(`/${service.typeName}/${spec.method.name}`, spec);
+      }
+      router.service(service, implementation, options);
+      return recording;
+    },
+    rpc(method, impl, options) {
+      router.rpc(method, impl, options);
+      return recording;
+    },
+  };
+  return recording;
+}
+
+export function unaryRoutes(methods: ReadonlyMap<string, UnarySpec>, options: UnaryOptions): Map<string, UnaryRoute> {
+  const routes = new Map<string, UnaryRoute>();
+  for (const [path, spec] of methods) {
+    routes.set(path, {
+      method: spec.method,
+      serialization: createMethodSerializationLookup(spec.method, undefined, options.jsonOptions, { readMaxBytes: options.readMaxBytes, writeMaxBytes: 0xffffffff }),
+      invoke: options.interceptors.reduceRight<Next>((next, interceptor) => interceptor(next as never) as Next, implementation(spec)),
+    });
+  }
+  return routes;
+}
+
+/** The implementation as the innermost `next`: its context is the request's, as connect builds it. */
+function implementation(spec: UnarySpec): Next {
+  const { method } = spec;
+  return async (req) => {
+    const { responseHeader, responseTrailer, protocolName, timeoutMs } = req as CallRequest;
+    const context: HandlerContext = {
+      method,
+      service: req.service,
+      requestMethod: req.requestMethod,
+      protocolName,
+      url: req.url,
+      requestHeader: req.header,
+      responseHeader,
+      responseTrailer,
+      values: req.contextValues,
+      timeoutMs,
+      get signal() {
+        return req.signal;
+      },
+    };
+    const output = await spec.impl(req.message as never, context);
+    return { stream: false, service: req.service, method, header: responseHeader, trailer: responseTrailer, message: create(method.output, output as never) };
+  };
+}
+
+type CallRequest = UnaryRequest & { responseHeader: Headers; responseTrailer: Headers; protocolName: string; timeoutMs: () => number | undefined };
+
+/** Every call in flight of one handler, aborted together when the server shuts down. */
+export class CallRegistry {
+  readonly #calls = new Set<UnaryCall>();
+  constructor(shutdownSignal: AbortSignal) {
+    shutdownSignal.addEventListener('abort', () => {
+      for (const call of this.#calls) call.abort(shutdownSignal.reason);
+    });
+  }
+  add(call: UnaryCall): void {
+    this.#calls.add(call);
+  }
+  delete(call: UnaryCall): void {
+    this.#calls.delete(call);
+  }
+}
+
+export interface CallInit {
+  route: UnaryRoute;
+  protocolName: string;
+  timeoutMs: number | undefined;
+  responseHeader: Headers;
+  responseTrailer: Headers;
+  options: UnaryOptions;
+  calls: CallRegistry;
+  /** Writes the answer: the response (header and trailer included) or the error. */
+  answer(response: UnaryResponse | undefined, error: unknown, header: Headers, trailer: Headers): void;
+}
+
+/**
+ * One call in flight. Its signal is created only when something reads it, and aborts like
+ * connect's: client gone, deadline, server shutdown, and the call's end.
+ */
+export class UnaryCall {
+  #controller: AbortController | undefined;
+  #reason: unknown;
+  #aborted = false;
+  #deadline: ReturnType<typeof setTimeout> | undefined;
+  readonly #deadlineAt: number | undefined;
+  readonly #onClose = () => this.abort(new ConnectError('the client closed the connection', Code.Canceled));
+
+  constructor(
+    private readonly req: HttpRequest,
+    private readonly res: HttpResponse,
+    private readonly init: CallInit,
+  ) {
+    const { timeoutMs, options } = init;
+    if (timeoutMs !== undefined) {
+      this.#deadlineAt = Date.now() + timeoutMs;
+      this.#deadline = setTimeout(() => this.abort(new ConnectError('the operation timed out', Code.DeadlineExceeded)), timeoutMs);
+    }
+    if (options.shutdownSignal.aborted) this.abort(options.shutdownSignal.reason);
+    init.calls.add(this);
+    res.once('close', this.#onClose);
+  }
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+  }
+
+  /** Runs the interceptors and the implementation on the parsed message, then answers. */
+  run(message: unknown): void {
+    this.init.route.invoke(this.#request(message)).then(
+      (response) => this.finish(response, undefined),
+      (error: unknown) => this.finish(undefined, error),
+    );
+  }
+
+  #request(message: unknown): CallRequest {
+    const { req } = this;
+    const { route, responseHeader, responseTrailer, protocolName, options } = this.init;
+    const authority = 'authority' in req ? req.authority : req.headers.host;
+    const deadlineAt = this.#deadlineAt;
+    const call = this;
+    return {
+      stream: false,
+      service: route.method.parent,
+      method: route.method,
+      requestMethod: 'POST',
+      url: `http://${authority ?? ''}${req.url ?? ''}`,
+      header: requestHeaders(req.headers),
+      contextValues: options.contextValues?.(req) ?? createContextValues(),
+      message: message as never,
+      get signal() {
+        return call.signal;
+      },
+      responseHeader,
+      responseTrailer,
+      protocolName,
+      timeoutMs: () => (deadlineAt === undefined ? undefined : deadlineAt - Date.now()),
+    };
+  }
+
+  finish(response: UnaryResponse | undefined, error: unknown): void {
+    if (this.#deadline) clearTimeout(this.#deadline);
+    this.init.calls.delete(this);
+    this.res.off('close', this.#onClose);
+    // Whatever the handler left listening learns the call is over, as with connect; a shared
+    // reason, because an abort without one builds a DOMException with a stack trace.
+    this.abort(callEnded);
+    if (this.res.destroyed || this.res.writableEnded) return;
+    answerSafely(this.res, () => this.init.answer(response, error, response?.header ?? this.init.responseHeader, response?.trailer ?? this.init.responseTrailer));
+  }
+}
+
+const callEnded = new ConnectError('the call has ended', Code.Canceled);
+
+/**
+ * Runs `answer`; if writing throws (a header value Node refuses, set by a handler), the
+ * connection is reset instead of the process failing on an uncaught exception.
+ */
+export function answerSafely(res: HttpResponse, answer: () => void): void {
+  try {
+    answer();
+  } catch (error) {
+    res.destroy(error as Error);
+  }
+}
+
+/** What connect answers for anything thrown that is not a ConnectError. */
+export function asConnectError(error: unknown): ConnectError {
+  return error instanceof ConnectError ? error : new ConnectError('internal error', Code.Internal, undefined, undefined, error);
+}
+
+/**
+ * Reads the request body: exactly `exact` bytes when the length is known (connect's message for a
+ * body that breaks that promise), else at most `max` bytes (`tooLarge` makes the error from what
+ * was read). `done` is not called when the client goes away mid-body (nobody to answer).
+ */
+export function readBody(
+  req: HttpRequest,
+  limits: { exact?: number; max: number; tooLarge?: (head: Buffer) => ConnectError },
+  done: (error: ConnectError | undefined, body?: Uint8Array) => void,
+): void {
+  const chunks: Buffer[] = [];
+  let received = 0;
+  const broken = () => new ConnectError(`protocol error: promised ${limits.exact} bytes, received ${received}`, Code.InvalidArgument);
+  const onData = (chunk: Buffer) => {
+    received += chunk.byteLength;
+    if (received <= (limits.exact ?? limits.max)) return void chunks.push(chunk);
+    cleanup();
+    req.resume();
+    done(limits.exact !== undefined ? broken() : limits.tooLarge ? limits.tooLarge(Buffer.concat([...chunks, chunk])) : new ConnectError(`message size is larger than configured readMaxBytes ${limits.max}`, Code.ResourceExhausted));
+  };
+  const onEnd = () => {
+    cleanup();
+    if (limits.exact !== undefined && received < limits.exact) return done(broken());
+    done(undefined, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, received));
+  };
+  const cleanup = () => {
+    req.off('data', onData);
+    req.off('end', onEnd);
+    req.off('error', cleanup);
+    req.off('close', cleanup);
+  };
+  req.on('data', onData);
+  req.once('end', onEnd);
+  req.once('error', cleanup);
+  req.once('close', cleanup);
+}
+
+/** As connect-node converts them: pseudo-headers dropped, repeated fields appended. */
+function requestHeaders(nodeHeaders: HttpRequest['headers']): Headers {
+  const header = new Headers();
+  for (const key in nodeHeaders) {
+    if (key.startsWith(':')) continue;
+    const value = nodeHeaders[key];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) header.append(key, v);
+    else header.append(key, String(value));
+  }
+  return header;
+}
+
+/** Headers for `writeHead`/`addTrailers` (set-cookie stays a list). */
+export function nodeHeaders(headers: Headers, extra: Record<string, string> = {}): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = { ...extra };
+  headers.forEach((value, key) => {
+    out[key] = key === 'set-cookie' ? headers.getSetCookie() : value;
+  });
+  return out;
+}
+
+export function headerValue(value: string | string[] | undefined): string | null {
+  return value === undefined ? null : Array.isArray(value) ? (value[0] ?? null) : value;
+}
