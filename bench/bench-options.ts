@@ -7,9 +7,11 @@ export type Part = (typeof PARTS)[number];
 /**
  * RPC clients of the `rpc` part: connect-node per protocol, a raw node:http JSON client, and the
  * external load generators wrk (Connect JSON, HTTP/1.1) and h2load (gRPC, h2) when installed.
+ * All call GetInfo except `noop-wrk`: wrk calling grpc.health.v1.Health/Check, a call that does
+ * nothing (what load balancers poll), for the no-op target.
  */
-export type RpcClientKind = Protocol | 'connect-json-raw' | 'connect-json-wrk' | 'grpc-h2load';
-export const RPC_CLIENTS: readonly RpcClientKind[] = ['connect-json-wrk', 'grpc-h2load', 'connect-json', 'connect-json-raw', 'grpc', 'grpc-web'];
+export type RpcClientKind = Protocol | 'connect-json-raw' | 'connect-json-wrk' | 'grpc-h2load' | 'noop-wrk';
+export const RPC_CLIENTS: readonly RpcClientKind[] = ['noop-wrk', 'connect-json-wrk', 'grpc-h2load', 'connect-json', 'connect-json-raw', 'grpc', 'grpc-web'];
 
 /** Every knob of a benchmark run; `parseBenchArgs` fills the defaults (a full run, ~10 min on 2 cores). */
 export interface BenchOptions {

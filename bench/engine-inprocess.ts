@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { InMemoryEventBus } from '../src/bus/in-memory-event-bus.js';
@@ -19,7 +21,8 @@ import { ownedKeys, runClosedLoop } from './load-runner.js';
  *   DATABASE_URL=... node --import tsx bench/engine-inprocess.ts --workflows 1000 --concurrency 1,8,32,128
  *
  * With `--timers N` it then starts N workflows each waiting on one timer, all due at the same
- * instant of a manual clock, advances the clock, and reports how long until all N fired.
+ * instant of a manual clock, advances the clock, and reports how long until all N fired;
+ * `--cpu-prof-timers FILE` writes a V8 CPU profile of just that firing window (starts excluded).
  */
 const { values } = parseArgs({
   options: {
@@ -30,6 +33,7 @@ const { values } = parseArgs({
     'max-batch': { type: 'string', default: '64' },
     'max-in-flight': { type: 'string', default: '2' },
     timers: { type: 'string', default: '0' },
+    'cpu-prof-timers': { type: 'string' },
   },
 });
 const workflows = Number(values.workflows);
@@ -97,15 +101,35 @@ async function fireTimers(count: number): Promise<void> {
     if (m.eventType.startsWith('xstate.after.') && ++fired === count) allFired();
   });
   batchSizes.length = 0;
+  const profiler = values['cpu-prof-timers'] ? await startProfiler() : undefined;
   const cpu = process.cpuUsage();
   const started = performance.now();
   clock.advance(timerMs);
   await done;
   const ms = performance.now() - started;
   const used = process.cpuUsage(cpu);
+  if (profiler) writeFileSync(values['cpu-prof-timers']!, JSON.stringify(await profiler.stop()));
   await unsubscribe();
   const line = { timers: count, allFiredMs: Math.round(ms), perSec: Math.round((count / ms) * 1000), cpuUsPerTimer: Math.round((used.user + used.system) / count), meanBatch: mean(batchSizes), load: loadAverage() };
   process.stdout.write(JSON.stringify(line) + '\n');
+}
+
+/** The in-process inspector's sampling profiler (what --cpu-prof runs, for a window of our choosing). */
+async function startProfiler(): Promise<{ stop(): Promise<object> }> {
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<unknown>((resolve, reject) => session.post(method, params, (error, result) => (error ? reject(error) : resolve(result))));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 500 });
+  await post('Profiler.start');
+  return {
+    async stop() {
+      const { profile } = (await post('Profiler.stop')) as { profile: object };
+      session.disconnect();
+      return profile;
+    },
+  };
 }
 
 function mean(values: number[]): number {

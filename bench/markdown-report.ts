@@ -23,7 +23,7 @@ export function renderMarkdown(report: BenchReport): string {
     ),
   ]);
 
-  section(out, 'RPC overhead: info.v1.InfoService/GetInfo', parts.rpc, (r) => [
+  section(out, 'RPC overhead: info.v1.InfoService/GetInfo and a no-op (grpc.health.v1.Health/Check)', parts.rpc, (r) => [
     table(
       ['client', 'in flight', 'calls/s', 'p50', 'p95', 'p99', 'max', 'server CPU %', 'client CPU %'],
       r.clients.map((c) =>
@@ -31,7 +31,7 @@ export function renderMarkdown(report: BenchReport): string {
       ),
     ),
     '',
-    'connect-json-wrk: wrk (C), one keep-alive connection per call in flight; grpc-h2load: h2load (C), all calls on one HTTP/2 connection (it reports no percentiles: -); connect-json / grpc / grpc-web: connect-node clients; connect-json-raw: node:http with keep-alive. A CPU near 100% marks the bottleneck (one core each).',
+    'noop-wrk: wrk (C) calling grpc.health.v1.Health/Check over Connect JSON (the no-op the target means); the others call GetInfo, which answers 1.2 KB (tool states, build info). connect-json-wrk: wrk, one keep-alive connection per call in flight; grpc-h2load: h2load (C), all calls on one HTTP/2 connection (it reports no percentiles: -); connect-json / grpc / grpc-web: connect-node clients; connect-json-raw: node:http with keep-alive. A CPU near 100% marks the bottleneck (one core each).',
   ]);
 
   const ratios = engineRatios(report);

@@ -33,7 +33,8 @@ export interface RpcOptions {
 }
 
 /**
- * Side-effect-free calls per second (info.v1.InfoService/GetInfo) through each client, after a
+ * Side-effect-free calls per second (info.v1.InfoService/GetInfo; grpc.health.v1.Health/Check
+ * for `noop-wrk`) through each client, after a
  * warm-up of its own. `connect-json-wrk` and `grpc-h2load` are C load generators (the server is
  * what they measure); `connect-json-raw` is node:http with hand-written JSON, and the others are
  * connect-node clients, whose own cost shows in the client CPU column.
@@ -41,7 +42,7 @@ export interface RpcOptions {
 export async function runRpc(server: BenchServer, options: RpcOptions): Promise<RpcResult> {
   const clients: RpcLevel[] = [];
   for (const kind of options.clients) {
-    if (kind === 'connect-json-wrk' || kind === 'grpc-h2load') {
+    if (kind === 'connect-json-wrk' || kind === 'grpc-h2load' || kind === 'noop-wrk') {
       clients.push(await runExternal(kind, server, options));
       continue;
     }
@@ -59,29 +60,35 @@ export async function runRpc(server: BenchServer, options: RpcOptions): Promise<
 }
 
 const GET_INFO = 'info.v1.InfoService/GetInfo';
+/** The standard health check with an empty request: the server does nothing but answer. */
+const NO_OP = 'grpc.health.v1.Health/Check';
 
 /**
  * GetInfo driven by wrk or h2load (see load-tools.ts), after a warm-up with the same tool; a
  * missing tool is reported as skipped, naming the Node client that stands in for it.
  */
-async function runExternal(kind: 'connect-json-wrk' | 'grpc-h2load', server: BenchServer, options: RpcOptions): Promise<RpcLevel> {
-  const tool = kind === 'connect-json-wrk' ? 'wrk' : 'h2load';
+async function runExternal(kind: 'connect-json-wrk' | 'grpc-h2load' | 'noop-wrk', server: BenchServer, options: RpcOptions): Promise<RpcLevel> {
+  const wrk = kind !== 'grpc-h2load';
+  const tool = wrk ? 'wrk' : 'h2load';
   const path = findTool(tool);
   const base = { client: kind, calls: 0, concurrency: options.concurrency, perSec: NaN, latency: { count: 0, mean: NaN, p50: NaN, p95: NaN, p99: NaN, max: NaN }, serverCpuPct: NaN, clientCpuPct: NaN };
-  if (!path) return { ...base, skipped: `${tool} not found on PATH; ${kind === 'connect-json-wrk' ? 'connect-json-raw' : 'grpc'} (a Node client) stands in` };
-  const url = `${server.baseUrl}/${GET_INFO}`;
+  if (!path) return { ...base, skipped: `${tool} not found on PATH; ${wrk ? 'connect-json-raw' : 'grpc'} (a Node client) stands in` };
+  const url = `${server.baseUrl}/${kind === 'noop-wrk' ? NO_OP : GET_INFO}`;
   // One real call first: h2load sees HTTP status only, not grpc-status.
-  const check = infoCaller(kind === 'grpc-h2load' ? 'grpc' : 'connect-json', server.baseUrl, 1);
-  try {
-    await check.call();
-  } finally {
-    check.close();
+  if (kind === 'noop-wrk') await checkNoOp(server.baseUrl);
+  else {
+    const check = infoCaller(kind === 'grpc-h2load' ? 'grpc' : 'connect-json', server.baseUrl, 1);
+    try {
+      await check.call();
+    } finally {
+      check.close();
+    }
   }
   const run = () =>
-    kind === 'connect-json-wrk'
+    wrk
       ? runWrk(path, url, { connections: options.concurrency, seconds: Math.max(2, Math.round(options.calls / 2_500)) })
       : runH2loadGrpc(path, url, { streams: options.concurrency, calls: options.calls });
-  if (kind === 'connect-json-wrk') await runWrk(path, url, { connections: options.concurrency, seconds: 1 });
+  if (wrk) await runWrk(path, url, { connections: options.concurrency, seconds: 1 });
   else await runH2loadGrpc(path, url, { streams: options.concurrency, calls: Math.max(options.concurrency * 4, Math.round(options.calls / 10)) });
   const started = performance.now();
   const cpu = startCpuMeter(server.pid);
@@ -91,7 +98,17 @@ async function runExternal(kind: 'connect-json-wrk' | 'grpc-h2load', server: Ben
   return { ...base, calls: result.calls, perSec: result.perSec, latency: result.latency, serverCpuPct, clientCpuPct: round((result.cpuSeconds / seconds) * 100, 0) };
 }
 
-function infoCaller(kind: Exclude<RpcClientKind, 'connect-json-wrk' | 'grpc-h2load'>, baseUrl: string, sockets: number): { call: () => Promise<void>; close: () => void } {
+async function checkNoOp(baseUrl: string): Promise<void> {
+  const raw = new RawConnectJsonClient(baseUrl, 1);
+  try {
+    const answer = (await raw.call(NO_OP, {})) as { status?: string };
+    if (answer.status !== 'SERVING') throw new Error(`unexpected ${NO_OP} answer: ${JSON.stringify(answer)}`);
+  } finally {
+    raw.close();
+  }
+}
+
+function infoCaller(kind: Exclude<RpcClientKind, 'connect-json-wrk' | 'grpc-h2load' | 'noop-wrk'>, baseUrl: string, sockets: number): { call: () => Promise<void>; close: () => void } {
   if (kind === 'connect-json-raw') {
     const raw = new RawConnectJsonClient(baseUrl, sockets);
     return {

@@ -60,7 +60,9 @@ export function checkTargets(report: BenchReport): TargetCheck[] {
   }
   const rpc = report.parts.rpc;
   if (rpc?.status === 'ok') {
-    const json = rpc.median.clients.filter((c) => !c.skipped && ['connect-json', 'connect-json-raw', 'connect-json-wrk'].includes(c.client));
+    // The no-op is the health check when wrk ran it; otherwise the best GetInfo over Connect JSON.
+    const noop = rpc.median.clients.filter((c) => !c.skipped && c.client === 'noop-wrk');
+    const json = noop.length ? noop : rpc.median.clients.filter((c) => !c.skipped && ['connect-json', 'connect-json-raw', 'connect-json-wrk'].includes(c.client));
     if (json.length) {
       const best = json.reduce((a, b) => (b.perSec > a.perSec ? b : a));
       checks.push({

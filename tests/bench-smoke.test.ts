@@ -32,18 +32,18 @@ describe('benchmark harness (smoke run)', () => {
     }
 
     const rpc = ok(parts.rpc, 'rpc');
-    assert.deepEqual(rpc.clients.map((c) => c.client), ['connect-json-wrk', 'grpc-h2load', 'connect-json', 'connect-json-raw', 'grpc', 'grpc-web']);
+    assert.deepEqual(rpc.clients.map((c) => c.client), ['noop-wrk', 'connect-json-wrk', 'grpc-h2load', 'connect-json', 'connect-json-raw', 'grpc', 'grpc-web']);
     for (const c of rpc.clients) {
       // wrk and h2load run when installed (Debian: wrk, nghttp2-client); else the row says why not.
       if (c.skipped) {
-        assert.ok(c.client === 'connect-json-wrk' || c.client === 'grpc-h2load', `${c.client} skipped: ${c.skipped}`);
+        assert.ok(c.client === 'noop-wrk' || c.client === 'connect-json-wrk' || c.client === 'grpc-h2load', `${c.client} skipped: ${c.skipped}`);
         assert.match(c.skipped, /not found on PATH/);
         continue;
       }
       assert.ok(c.perSec > 0, `${c.client}: ${c.perSec}/s`);
       if (c.client === 'grpc-h2load') assert.ok(c.latency.count === options.rpc.calls && c.latency.max > 0, JSON.stringify(c.latency));
       // wrk runs for a time, not a count of calls.
-      else assertLatency(c.latency, c.client === 'connect-json-wrk' ? c.calls : options.rpc.calls);
+      else assertLatency(c.latency, c.client === 'connect-json-wrk' || c.client === 'noop-wrk' ? c.calls : options.rpc.calls);
     }
 
     const engine = ok(parts.engine, 'engine');
