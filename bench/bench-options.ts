@@ -23,7 +23,7 @@ export interface BenchOptions {
   concurrencies: number[];
   ceiling: { txns: number; maxPool: number };
   rpc: { calls: number; concurrency: number; clients: RpcClientKind[] };
-  engine: { workflows: number; transitions: number; protocols: Protocol[]; watch: number | 'all' };
+  engine: { workflows: number; transitions: number; protocols: Protocol[]; watch: number | 'all'; warmupSeconds: number };
   timers: { count: number; minLeadMs: number; timeoutMs: number; maxStartSeconds: number };
   storage: { count: number; budgetSeconds: number; active: number; queryRepeats: number };
   /** Machine for engine/storage: a shipped machine id, or 'auto' (bench-counter if shipped). */
@@ -58,6 +58,7 @@ export const USAGE = `usage: node --import tsx bench/run.ts [options]
   --transitions N        engine transitions per protocol and level (default: --workflows)
   --protocols LIST       engine protocols: grpc,connect-json (default both)
   --watch all|N          WatchWorkflow streams, one per workflow, on all or the first N (default all)
+  --engine-warmup-s N    SendEvents at the highest level, split over the protocols, before the first level (default 20)
   --timers N             timers due at the same moment (default 10000)
   --timer-lead-ms N      least time between the start of the first workflow and the due moment (default 2000)
   --timer-timeout-ms N   give up waiting for the timers this long after they are due (default 60000)
@@ -96,6 +97,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
       transitions: { type: 'string' },
       protocols: { type: 'string' },
       watch: { type: 'string' },
+      'engine-warmup-s': { type: 'string' },
       timers: { type: 'string' },
       'timer-lead-ms': { type: 'string' },
       'timer-timeout-ms': { type: 'string' },
@@ -161,7 +163,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
       concurrency: int('rpc-concurrency', smoke ? 8 : 64),
       clients: list('rpc-clients', RPC_CLIENTS, RPC_CLIENTS),
     },
-    engine: { workflows, transitions, protocols: list('protocols', ['grpc', 'connect-json'] as const, ['grpc', 'connect-json']), watch },
+    engine: { workflows, transitions, protocols: list('protocols', ['grpc', 'connect-json'] as const, ['grpc', 'connect-json']), watch, warmupSeconds: int('engine-warmup-s', smoke ? 0 : 20, 0) },
     timers: {
       count: int('timers', smoke ? 20 : 10_000),
       minLeadMs: int('timer-lead-ms', smoke ? 500 : 2_000),

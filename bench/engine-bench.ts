@@ -41,6 +41,8 @@ export interface EngineOptions {
   protocols: Protocol[];
   concurrencies: number[];
   watch: number | 'all';
+  /** Seconds of SendEvents before the first level, so that it is not measured on a cold JIT. */
+  warmupSeconds: number;
   machine: string;
 }
 
@@ -67,10 +69,25 @@ export async function runEngine(server: BenchServer, options: EngineOptions): Pr
     const watched = options.watch === 'all' ? ids.length : Math.min(options.watch, ids.length);
     watchers = await WatchFleet.open(createClient(OrchestratorService, watchTransport.transport), ids.slice(0, watched), 60_000);
 
+    const fleet = { ids, versions, steps, watchers };
+    // The JIT keeps compiling for tens of seconds at the lowest levels' rates (TurboFan was a
+    // quarter of the server's CPU 10 s into a 1-in-flight run): warm every path up first.
+    const top = Math.max(...options.concurrencies);
+    for (const protocol of options.protocols) {
+      const sender = createSender(server, machine, protocol, top, fleet);
+      try {
+        const end = performance.now() + (options.warmupSeconds * 1000) / options.protocols.length;
+        while (performance.now() < end) await runClosedLoop({ total: top * 10, concurrency: top, op: sender.send });
+      } finally {
+        sender.close();
+      }
+    }
+    await watchers.settle(5_000);
+
     const levels: EngineLevel[] = [];
     for (const protocol of options.protocols) {
       for (const concurrency of options.concurrencies) {
-        levels.push(await level(server, machine, protocol, concurrency, options.transitions, { ids, versions, steps, watchers }));
+        levels.push(await level(server, machine, protocol, concurrency, options.transitions, fleet));
       }
     }
     return { machine: machine.id, workflows: ids.length, watched, startsPerSec: started.load.perSec, levels };
@@ -87,23 +104,10 @@ async function level(
   protocol: Protocol,
   concurrency: number,
   transitions: number,
-  fleet: { ids: string[]; versions: number[]; steps: number[]; watchers: WatchFleet },
+  fleet: Fleet,
 ): Promise<EngineLevel> {
-  const { ids, versions, steps, watchers } = fleet;
-  const bench = createBenchTransport(protocol, server.baseUrl, concurrency);
-  const client = createClient(OrchestratorService, bench.transport);
-  const owned = ownedKeys(ids.length, concurrency);
-  const send = async (worker: number, k: number) => {
-    const keys = owned[worker]!;
-    const i = keys[k % keys.length]!;
-    const event = machine.loopEvent(steps[i]!);
-    watchers.expect(i, versions[i]! + 1);
-    const res = await client.sendEvent({ workflowId: ids[i]!, event }, { timeoutMs: CALL_TIMEOUT_MS });
-    const version = res.workflow?.version ?? 0;
-    if (version !== versions[i]! + 1) throw new Error(`workflow ${ids[i]} went from version ${versions[i]} to ${version} on one event; the harness expects one transition per event`);
-    versions[i] = version;
-    steps[i]!++;
-  };
+  const { watchers } = fleet;
+  const { send, close } = createSender(server, machine, protocol, concurrency, fleet);
   try {
     // Warm-up: opens every connection and JIT-compiles both sides, outside the timing.
     await runClosedLoop({ total: Math.max(concurrency * 2, Math.min(200, Math.ceil(transitions / 5))), concurrency, op: send });
@@ -124,6 +128,33 @@ async function level(
       ...usage,
     };
   } finally {
-    bench.close();
+    close();
   }
+}
+
+interface Fleet {
+  ids: string[];
+  versions: number[];
+  steps: number[];
+  watchers: WatchFleet;
+}
+
+/** SendEvent as worker `w`'s k-th call of a closed loop: on a workflow only that worker sends to. */
+function createSender(server: BenchServer, machine: BenchMachine, protocol: Protocol, concurrency: number, fleet: Fleet) {
+  const { ids, versions, steps, watchers } = fleet;
+  const bench = createBenchTransport(protocol, server.baseUrl, concurrency);
+  const client = createClient(OrchestratorService, bench.transport);
+  const owned = ownedKeys(ids.length, concurrency);
+  const send = async (worker: number, k: number) => {
+    const keys = owned[worker]!;
+    const i = keys[k % keys.length]!;
+    const event = machine.loopEvent(steps[i]!);
+    watchers.expect(i, versions[i]! + 1);
+    const res = await client.sendEvent({ workflowId: ids[i]!, event }, { timeoutMs: CALL_TIMEOUT_MS });
+    const version = res.workflow?.version ?? 0;
+    if (version !== versions[i]! + 1) throw new Error(`workflow ${ids[i]} went from version ${versions[i]} to ${version} on one event; the harness expects one transition per event`);
+    versions[i] = version;
+    steps[i]!++;
+  };
+  return { send, close: () => bench.close() };
 }

@@ -7,7 +7,7 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import { Code, ConnectError, createContextValues, type ConnectRouter } from '@connectrpc/connect';
 import { HealthCheckRequestSchema } from '../../gen/grpc/health/v1/health_pb.js';
 import { createConnectUnaryHandler } from './connect-unary.js';
-import { routes, serve, until, type Seen } from './test-support/unary-fixture.js';
+import { routes, serve, serveBoth, until, type Seen } from './test-support/unary-fixture.js';
 import { recordUnaryMethods, type UnaryMethods } from './unary-call.js';
 
 interface Answer {
@@ -71,36 +71,27 @@ const cases: { name: string; path: string; body: Buffer | string; headers: Recor
 ];
 
 describe('the Connect unary fast path', () => {
-  let fast: Awaited<ReturnType<typeof serve>>;
-  let generic: Awaited<ReturnType<typeof serve>>;
-  before(async () => {
-    fast = await serve(true);
-    generic = await serve(false);
-  });
-  after(async () => {
-    await fast.server.close(100);
-    await generic.server.close(100);
-  });
+  const servers = serveBoth(before, after);
 
   for (const c of cases) {
     it(`answers ${c.name} as connect-node does`, async () => {
-      const [a, b] = [await send(fast.server.port, c.path, c.body, c.headers, c.method), await send(generic.server.port, c.path, c.body, c.headers, c.method)];
+      const [a, b] = [await send(servers.fast.server.port, c.path, c.body, c.headers, c.method), await send(servers.generic.server.port, c.path, c.body, c.headers, c.method)];
       assert.deepEqual(visible(a), visible(b));
       assert.equal(a.status, c.expect, a.body);
     });
   }
 
   it('gives the implementation the same context as connect-node', () => {
-    assert.ok(fast.seen.calls.length > 5);
+    assert.ok(servers.fast.seen.calls.length > 5);
     // The time left differs by the milliseconds between the two requests.
     const shape = (calls: Seen['calls']) => calls.map((c) => ({ ...c, timeoutMs: c.timeoutMs === undefined ? 'none' : 'set' }));
-    assert.deepEqual(shape(fast.seen.calls), shape(generic.seen.calls));
-    assert.deepEqual(fast.seen.calls[0], { path: check, contentType: 'application/json', value: 'seen Check', timeoutMs: undefined });
-    assert.ok(fast.seen.calls.some((c) => c.timeoutMs !== undefined && c.timeoutMs > 0 && c.timeoutMs <= 30));
+    assert.deepEqual(shape(servers.fast.seen.calls), shape(servers.generic.seen.calls));
+    assert.deepEqual(servers.fast.seen.calls[0], { path: check, contentType: 'application/json', value: 'seen Check', timeoutMs: undefined });
+    assert.ok(servers.fast.seen.calls.some((c) => c.timeoutMs !== undefined && c.timeoutMs > 0 && c.timeoutMs <= 30));
   });
 
   it('answers over HTTP/2 as well', async () => {
-    const session = http2.connect(`http://127.0.0.1:${fast.server.port}`);
+    const session = http2.connect(`http://127.0.0.1:${servers.fast.server.port}`);
     try {
       const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
         const stream = session.request({ ':method': 'POST', ':path': check, 'content-type': 'application/json', 'content-length': '21' });
@@ -119,20 +110,20 @@ describe('the Connect unary fast path', () => {
   });
 
   it('resets the connection, and keeps serving, when a response header cannot be written', async () => {
-    await assert.rejects(send(fast.server.port, check, '{"service":"bad-header"}', json));
-    assert.equal((await send(fast.server.port, check, '{}', json)).status, 200);
+    await assert.rejects(send(servers.fast.server.port, check, '{"service":"bad-header"}', json));
+    assert.equal((await send(servers.fast.server.port, check, '{}', json)).status, 200);
   });
 
   it("aborts the call's signal when the client goes away", async () => {
-    const before = fast.seen.aborted.length;
-    const calls = fast.seen.calls.length;
-    const req = http.request({ host: '127.0.0.1', port: fast.server.port, path: check, method: 'POST', headers: { ...json, 'content-length': '18' } });
+    const before = servers.fast.seen.aborted.length;
+    const calls = servers.fast.seen.calls.length;
+    const req = http.request({ host: '127.0.0.1', port: servers.fast.server.port, path: check, method: 'POST', headers: { ...json, 'content-length': '18' } });
     req.on('error', () => {});
     req.end('{"service":"wait"}');
-    await until(() => fast.seen.calls.length > calls);
+    await until(() => servers.fast.seen.calls.length > calls);
     req.destroy();
-    await until(() => fast.seen.aborted.length > before);
-    assert.equal(ConnectError.from(fast.seen.aborted.at(-1)).code, Code.Canceled);
+    await until(() => servers.fast.seen.aborted.length > before);
+    assert.equal(ConnectError.from(servers.fast.seen.aborted.at(-1)).code, Code.Canceled);
   });
 
   it("aborts the call's signal with unavailable when the server shuts down", async () => {

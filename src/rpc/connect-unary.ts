@@ -1,4 +1,3 @@
-import type { UnaryResponse } from '@connectrpc/connect';
 import { compressionNegotiate, type Compression } from '@connectrpc/connect/protocol';
 import {
   codeToHttpStatus,
@@ -10,22 +9,8 @@ import {
   trailerMux,
 } from '@connectrpc/connect/protocol-connect';
 import type { HttpResponse } from './http-handler.js';
-import {
-  answerSafely,
-  asConnectError,
-  CallRegistry,
-  compressions,
-  compressMinBytes,
-  headerValue,
-  nodeHeaders,
-  readBody,
-  UnaryCall,
-  unaryRoutes,
-  type UnaryHandler,
-  type UnaryMethods,
-  type UnaryOptions,
-  type UnaryRoute,
-} from './unary-call.js';
+import { asConnectError, compressions, createUnaryHandler, headerValue, nodeHeaders, writeMaybeCompressed } from './unary-call.js';
+import type { UnaryHandler, UnaryMethods, UnaryOptions } from './unary-call.js';
 
 /**
  * Unary calls over the Connect protocol (`POST /pkg.Service/Method`, `application/json` or
@@ -36,61 +21,39 @@ import {
  * left to connect-node. connect-unary.test.ts sends the same requests both ways and compares.
  */
 export function createConnectUnaryHandler(methods: UnaryMethods, options: UnaryOptions): UnaryHandler {
-  const routes = unaryRoutes(methods, options);
-  const calls = new CallRegistry(options.shutdownSignal);
-  return (req, res) => {
-    if (req.method !== 'POST') return false;
-    const route = routes.get(req.url ?? '');
-    if (!route) return false;
+  return createUnaryHandler(methods, options, (req, res) => {
     const headers = req.headers;
     const type = parseContentType(headers['content-type'] ?? null);
-    if (!type || type.stream) return false;
+    if (!type || type.stream) return undefined;
     const compression = compressionNegotiate(compressions, headerValue(headers['content-encoding']), headerValue(headers['accept-encoding']), 'accept-encoding');
-    if (compression.error) return false;
+    if (compression.error) return undefined;
     const length = Number(headers['content-length']);
-    if (!(length >= 0 && length <= options.readMaxBytes)) return false; // absent (chunked) or over the limit
+    if (!(length >= 0 && length <= options.readMaxBytes)) return undefined; // absent (chunked) or over the limit
     const timeout = parseTimeout(headerValue(headers['connect-timeout-ms']), options.maxTimeoutMs);
-    if (timeout.error) return false;
-    const reply = { res, route, binary: type.binary, options, compression: compression.response };
-    readBody(req, { exact: length, max: options.readMaxBytes }, (error, body) => {
-      const responseHeader = new Headers({ 'content-type': type.binary ? contentTypeUnaryProto : contentTypeUnaryJson });
-      if (error) return answerSafely(res, () => answer(reply, undefined, error, responseHeader, new Headers()));
-      const call = new UnaryCall(req, res, {
-        route,
-        protocolName: 'connect',
-        timeoutMs: timeout.timeoutMs,
-        responseHeader,
-        responseTrailer: new Headers(),
-        options,
-        calls,
-        answer: (response, e, header, trailer) => answer(reply, response, e, header, trailer),
-      });
-      const bytes = compression.request ? compression.request.decompress(body!, options.readMaxBytes) : Promise.resolve(body!);
-      bytes.then((b) => call.run(route.serialization.getI(type.binary).parse(b))).catch((e: unknown) => call.finish(undefined, e));
-    });
-    return true;
-  };
+    if (timeout.error) return undefined;
+    const reply: Reply = { res, options, compression: compression.response };
+    return {
+      protocolName: 'connect',
+      binary: type.binary,
+      timeoutMs: timeout.timeoutMs,
+      limits: { exact: length, max: options.readMaxBytes },
+      responseHeader: new Headers({ 'content-type': type.binary ? contentTypeUnaryProto : contentTypeUnaryJson }),
+      responseTrailer: new Headers(),
+      decode: (body) => (compression.request ? compression.request.decompress(body, options.readMaxBytes) : Promise.resolve(body)),
+      answer: (response, error, header, trailer) => answer(reply, response, error, header, trailer),
+    };
+  });
 }
 
 interface Reply {
   res: HttpResponse;
-  route: UnaryRoute;
-  binary: boolean;
   options: UnaryOptions;
   compression: Compression | null;
 }
 
-function answer(reply: Reply, response: UnaryResponse | undefined, error: unknown, header: Headers, trailer: Headers): void {
-  const { res, route, binary } = reply;
+function answer(reply: Reply, message: Uint8Array | undefined, error: unknown, header: Headers, trailer: Headers): void {
   let status = 200;
-  let body: Uint8Array | undefined;
-  if (error === undefined) {
-    try {
-      body = route.serialization.getO(binary).serialize(response!.message);
-    } catch (e) {
-      error = e;
-    }
-  }
+  let body = message;
   if (error !== undefined) {
     const connectError = asConnectError(error);
     status = codeToHttpStatus(connectError.code);
@@ -98,13 +61,11 @@ function answer(reply: Reply, response: UnaryResponse | undefined, error: unknow
     connectError.metadata.forEach((value, key) => header.set(key, value));
     body = errorToJsonBytes(connectError, reply.options.jsonOptions);
   }
-  const write = (bytes: Uint8Array) => {
+  const { res } = reply;
+  writeMaybeCompressed(res, reply.compression, body!, (bytes, compressed) => {
     if (res.destroyed || res.writableEnded) return;
+    if (compressed) header.set('content-encoding', reply.compression!.name);
     res.writeHead(status, nodeHeaders(trailerMux(header, trailer), { 'content-length': String(bytes.byteLength) }));
     res.end(bytes);
-  };
-  const compression = reply.compression;
-  if (!compression || body!.byteLength < compressMinBytes) return write(body!);
-  header.set('content-encoding', compression.name);
-  compression.compress(body!).then((bytes) => answerSafely(res, () => write(bytes)), () => res.destroy());
+  });
 }

@@ -6,7 +6,7 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { Health, HealthCheckRequestSchema } from '../../gen/grpc/health/v1/health_pb.js';
-import { serve } from './test-support/unary-fixture.js';
+import { serveBoth } from './test-support/unary-fixture.js';
 
 const check = '/grpc.health.v1.Health/Check';
 const info = '/info.v1.InfoService/GetInfo';
@@ -90,28 +90,19 @@ const cases: { name: string; path: string; body: Buffer; headers: Record<string,
 ];
 
 describe('the gRPC unary fast path', () => {
-  let fast: Awaited<ReturnType<typeof serve>>;
-  let generic: Awaited<ReturnType<typeof serve>>;
-  before(async () => {
-    fast = await serve(true);
-    generic = await serve(false);
-  });
-  after(async () => {
-    await fast.server.close(100);
-    await generic.server.close(100);
-  });
+  const servers = serveBoth(before, after);
 
   for (const c of cases) {
     it(`answers ${c.name} as connect-node does`, async () => {
-      const a = await send(fast.server.port, c.path, c.body, c.headers);
-      const b = await send(generic.server.port, c.path, c.body, c.headers);
+      const a = await send(servers.fast.server.port, c.path, c.body, c.headers);
+      const b = await send(servers.generic.server.port, c.path, c.body, c.headers);
       assert.deepEqual(visible(a), visible(b));
       if (c.status) assert.equal(a.trailers['grpc-status'] ?? a.headers['grpc-status'], c.status, JSON.stringify(visible(a)));
     });
   }
 
   it('gives the gRPC client the same results and errors', async () => {
-    for (const server of [fast, generic]) {
+    for (const server of [servers.fast, servers.generic]) {
       const client = createClient(Health, createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.server.port}` }));
       const headers: Record<string, string> = {};
       const ok = await client.check({ service: 'headers' }, { onHeader: (h) => h.forEach((v, k) => (headers[k] = v)), onTrailer: (t) => t.forEach((v, k) => (headers[k] = v)) });

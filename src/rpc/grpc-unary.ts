@@ -1,23 +1,9 @@
-import { Code, ConnectError, type UnaryResponse } from '@connectrpc/connect';
+import { Code, ConnectError } from '@connectrpc/connect';
 import { compressionNegotiate, type Compression } from '@connectrpc/connect/protocol';
 import { contentTypeProto, grpcStatusOk, parseContentType, parseTimeout, setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
 import type { HttpResponse } from './http-handler.js';
-import {
-  answerSafely,
-  asConnectError,
-  CallRegistry,
-  compressions,
-  compressMinBytes,
-  headerValue,
-  nodeHeaders,
-  readBody,
-  UnaryCall,
-  unaryRoutes,
-  type UnaryHandler,
-  type UnaryMethods,
-  type UnaryOptions,
-  type UnaryRoute,
-} from './unary-call.js';
+import { asConnectError, compressions, createUnaryHandler, headerValue, nodeHeaders, writeMaybeCompressed } from './unary-call.js';
+import type { UnaryHandler, UnaryMethods, UnaryOptions } from './unary-call.js';
 
 /**
  * Unary gRPC calls (HTTP/2, `application/grpc` or `application/grpc+proto`) without
@@ -28,40 +14,29 @@ import {
  * `grpc-timeout` are left to connect-node. grpc-unary.test.ts calls both with the gRPC client.
  */
 export function createGrpcUnaryHandler(methods: UnaryMethods, options: UnaryOptions): UnaryHandler {
-  const routes = unaryRoutes(methods, options);
-  const calls = new CallRegistry(options.shutdownSignal);
-  return (req, res) => {
-    if (req.method !== 'POST' || req.httpVersionMajor !== 2) return false;
-    const route = routes.get(req.url ?? '');
-    if (!route) return false;
+  return createUnaryHandler(methods, options, (req, res) => {
+    if (req.httpVersionMajor !== 2) return undefined;
     const headers = req.headers;
     const type = parseContentType(headers['content-type'] ?? null);
-    if (!type || !type.binary) return false;
+    if (!type || !type.binary) return undefined;
     const compression = compressionNegotiate(compressions, headerValue(headers['grpc-encoding']), headerValue(headers['grpc-accept-encoding']), 'grpc-accept-encoding');
-    if (compression.error) return false;
+    if (compression.error) return undefined;
     const timeout = parseTimeout(headerValue(headers['grpc-timeout']), options.maxTimeoutMs);
-    if (timeout.error) return false;
+    if (timeout.error) return undefined;
     const responseHeader = new Headers({ 'content-type': contentTypeProto });
     if (compression.response) responseHeader.set('grpc-encoding', compression.response.name);
-    const reply: Reply = { res, route, compression: compression.response };
-    readBody(req, { max: options.readMaxBytes + 5, tooLarge: (head) => tooLarge(head, options.readMaxBytes) }, (error, body) => {
-      if (error) return answerSafely(res, () => answer(reply, undefined, error, responseHeader, new Headers({ 'grpc-status': grpcStatusOk })));
-      const call = new UnaryCall(req, res, {
-        route,
-        protocolName: 'grpc',
-        timeoutMs: timeout.timeoutMs,
-        responseHeader,
-        responseTrailer: new Headers({ 'grpc-status': grpcStatusOk }),
-        options,
-        calls,
-        answer: (response, e, header, trailer) => answer(reply, response, e, header, trailer),
-      });
-      message(body!, compression.request, options.readMaxBytes)
-        .then((bytes) => call.run(route.serialization.getI(true).parse(bytes)))
-        .catch((e: unknown) => call.finish(undefined, e));
-    });
-    return true;
-  };
+    const reply: Reply = { res, compression: compression.response };
+    return {
+      protocolName: 'grpc',
+      binary: true,
+      timeoutMs: timeout.timeoutMs,
+      limits: { max: options.readMaxBytes + 5, tooLarge: (head) => tooLarge(head, options.readMaxBytes) },
+      responseHeader,
+      responseTrailer: new Headers({ 'grpc-status': grpcStatusOk }),
+      decode: (body) => message(body, compression.request, options.readMaxBytes),
+      answer: (response, error, header, trailer) => answer(reply, response, error, header, trailer),
+    };
+  });
 }
 
 /** A body over one full-size message: the first is too large, or a second one follows. */
@@ -89,20 +64,11 @@ async function message(body: Uint8Array, compression: Compression | null, readMa
 
 interface Reply {
   res: HttpResponse;
-  route: UnaryRoute;
   compression: Compression | null;
 }
 
-function answer(reply: Reply, response: UnaryResponse | undefined, error: unknown, header: Headers, trailer: Headers): void {
-  const { res, route } = reply;
-  let body: Uint8Array | undefined;
-  if (error === undefined) {
-    try {
-      body = route.serialization.getO(true).serialize(response!.message);
-    } catch (e) {
-      error = e;
-    }
-  }
+function answer(reply: Reply, message: Uint8Array | undefined, error: unknown, header: Headers, trailer: Headers): void {
+  const { res } = reply;
   const write = (envelope: Uint8Array | undefined) => {
     if (res.destroyed || res.writableEnded) return;
     res.writeHead(200, nodeHeaders(header));
@@ -111,9 +77,7 @@ function answer(reply: Reply, response: UnaryResponse | undefined, error: unknow
     res.end();
   };
   if (error !== undefined) return write(undefined);
-  const compression = reply.compression;
-  if (!compression || body!.byteLength < compressMinBytes) return write(envelope(0, body!));
-  compression.compress(body!).then((compressed) => answerSafely(res, () => write(envelope(1, compressed))), () => res.destroy());
+  writeMaybeCompressed(res, reply.compression, message!, (bytes, compressed) => write(envelope(compressed ? 1 : 0, bytes)));
 }
 
 function envelope(flags: number, data: Uint8Array): Uint8Array {

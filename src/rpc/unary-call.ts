@@ -59,7 +59,7 @@ export interface UnaryRoute {
 export const compressions: Compression[] = [compressionGzip, compressionBrotli];
 
 /** Below this many bytes a message is not worth compressing (connect's default `compressMinBytes`). */
-export const compressMinBytes = 1024;
+const compressMinBytes = 1024;
 
 /**
  * Wraps a router so that every unary method registered through it is also recorded for the fast
@@ -85,7 +85,7 @@ export function recordUnaryMethods(router: ConnectRouter, into: UnaryMethods): C
   return recording;
 }
 
-export function unaryRoutes(methods: ReadonlyMap<string, UnarySpec>, options: UnaryOptions): Map<string, UnaryRoute> {
+function unaryRoutes(methods: ReadonlyMap<string, UnarySpec>, options: UnaryOptions): Map<string, UnaryRoute> {
   const routes = new Map<string, UnaryRoute>();
   for (const [path, spec] of methods) {
     routes.set(path, {
@@ -124,8 +124,51 @@ function implementation(spec: UnarySpec): Next {
 
 type CallRequest = UnaryRequest & { responseHeader: Headers; responseTrailer: Headers; protocolName: string; timeoutMs: () => number | undefined };
 
+/** What a protocol module makes of a request it takes: how to read it and how to answer it. */
+export interface UnaryExchange {
+  protocolName: string;
+  /** Protobuf (else JSON) messages. */
+  binary: boolean;
+  timeoutMs: number | undefined;
+  limits: BodyLimits;
+  responseHeader: Headers;
+  responseTrailer: Headers;
+  /** The message's bytes in the body (unwrapped, decompressed); rejects with the protocol's error. */
+  decode(body: Uint8Array): Promise<Uint8Array>;
+  /** Writes the serialized response message, or the error, with the call's header and trailer. */
+  answer(message: Uint8Array | undefined, error: unknown, header: Headers, trailer: Headers): void;
+}
+
+/**
+ * A fast path for one protocol: `exchange` returns undefined for a request the protocol module
+ * does not take (the generic handler gets it untouched), else how to serve it.
+ */
+export function createUnaryHandler(
+  methods: ReadonlyMap<string, UnarySpec>,
+  options: UnaryOptions,
+  exchange: (req: HttpRequest, res: HttpResponse, route: UnaryRoute) => UnaryExchange | undefined,
+): UnaryHandler {
+  const routes = unaryRoutes(methods, options);
+  const calls = new CallRegistry(options.shutdownSignal);
+  return (req, res) => {
+    if (req.method !== 'POST') return false;
+    const route = routes.get(req.url ?? '');
+    if (!route) return false;
+    const ex = exchange(req, res, route);
+    if (!ex) return false;
+    readBody(req, ex.limits, (error, body) => {
+      if (error) return answerSafely(res, () => ex.answer(undefined, error, ex.responseHeader, ex.responseTrailer));
+      const call = new UnaryCall(req, res, { ...ex, route, options, calls });
+      ex.decode(body!)
+        .then((bytes) => call.run(route.serialization.getI(ex.binary).parse(bytes)))
+        .catch((e: unknown) => call.finish(undefined, e));
+    });
+    return true;
+  };
+}
+
 /** Every call in flight of one handler, aborted together when the server shuts down. */
-export class CallRegistry {
+class CallRegistry {
   readonly #calls = new Set<UnaryCall>();
   constructor(shutdownSignal: AbortSignal) {
     shutdownSignal.addEventListener('abort', () => {
@@ -140,23 +183,17 @@ export class CallRegistry {
   }
 }
 
-export interface CallInit {
+interface CallInit extends UnaryExchange {
   route: UnaryRoute;
-  protocolName: string;
-  timeoutMs: number | undefined;
-  responseHeader: Headers;
-  responseTrailer: Headers;
   options: UnaryOptions;
   calls: CallRegistry;
-  /** Writes the answer: the response (header and trailer included) or the error. */
-  answer(response: UnaryResponse | undefined, error: unknown, header: Headers, trailer: Headers): void;
 }
 
 /**
  * One call in flight. Its signal is created only when something reads it, and aborts like
  * connect's: client gone, deadline, server shutdown, and the call's end.
  */
-export class UnaryCall {
+class UnaryCall {
   #controller: AbortController | undefined;
   #reason: unknown;
   #aborted = false;
@@ -235,7 +272,15 @@ export class UnaryCall {
     // reason, because an abort without one builds a DOMException with a stack trace.
     this.abort(callEnded);
     if (this.res.destroyed || this.res.writableEnded) return;
-    answerSafely(this.res, () => this.init.answer(response, error, response?.header ?? this.init.responseHeader, response?.trailer ?? this.init.responseTrailer));
+    let message: Uint8Array | undefined;
+    if (response && error === undefined) {
+      try {
+        message = this.init.route.serialization.getO(this.init.binary).serialize(response.message);
+      } catch (e) {
+        error = e;
+      }
+    }
+    answerSafely(this.res, () => this.init.answer(message, error, response?.header ?? this.init.responseHeader, response?.trailer ?? this.init.responseTrailer));
   }
 }
 
@@ -253,6 +298,18 @@ export function answerSafely(res: HttpResponse, answer: () => void): void {
   }
 }
 
+/**
+ * Writes `body` through `write`, compressed (and `compressed` true) when the client accepts a
+ * compression and the body is at least 1 KiB, as connect-node does.
+ */
+export function writeMaybeCompressed(res: HttpResponse, compression: Compression | null, body: Uint8Array, write: (bytes: Uint8Array, compressed: boolean) => void): void {
+  if (!compression || body.byteLength < compressMinBytes) return write(body, false);
+  compression.compress(body).then(
+    (bytes) => answerSafely(res, () => write(bytes, true)),
+    () => res.destroy(),
+  );
+}
+
 /** What connect answers for anything thrown that is not a ConnectError. */
 export function asConnectError(error: unknown): ConnectError {
   return error instanceof ConnectError ? error : new ConnectError('internal error', Code.Internal, undefined, undefined, error);
@@ -263,9 +320,17 @@ export function asConnectError(error: unknown): ConnectError {
  * body that breaks that promise), else at most `max` bytes (`tooLarge` makes the error from what
  * was read). `done` is not called when the client goes away mid-body (nobody to answer).
  */
-export function readBody(
+export interface BodyLimits {
+  /** The length the request announced (content-length), when it did. */
+  exact?: number;
+  max: number;
+  /** The error for a body over `max`, from what was read. */
+  tooLarge?: (head: Buffer) => ConnectError;
+}
+
+function readBody(
   req: HttpRequest,
-  limits: { exact?: number; max: number; tooLarge?: (head: Buffer) => ConnectError },
+  limits: BodyLimits,
   done: (error: ConnectError | undefined, body?: Uint8Array) => void,
 ): void {
   const chunks: Buffer[] = [];

@@ -80,6 +80,22 @@ export async function serve(fastPath: boolean) {
 }
 
 
+/** Two servers, fast paths on and off, started before the suite's tests and closed after them. */
+export function serveBoth(before: (fn: () => Promise<void>) => void, after: (fn: () => Promise<void>) => void) {
+  const pair = {} as { fast: Served; generic: Served };
+  before(async () => {
+    pair.fast = await serve(true);
+    pair.generic = await serve(false);
+  });
+  after(async () => {
+    await pair.fast.server.close(100);
+    await pair.generic.server.close(100);
+  });
+  return pair;
+}
+
+export type Served = Awaited<ReturnType<typeof serve>>;
+
 export async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
