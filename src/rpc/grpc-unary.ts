@@ -1,5 +1,5 @@
 import { Code, ConnectError } from '@connectrpc/connect';
-import { compressionNegotiate, type Compression } from '@connectrpc/connect/protocol';
+import { compressionNegotiate, encodeEnvelope, type Compression } from '@connectrpc/connect/protocol';
 import { contentTypeProto, grpcStatusOk, parseContentType, parseTimeout, setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
 import type { HttpResponse } from './http-handler.js';
 import { asConnectError, compressions, createUnaryHandler, headerValue, nodeHeaders, writeMaybeCompressed } from './unary-call.js';
@@ -77,15 +77,5 @@ function answer(reply: Reply, message: Uint8Array | undefined, error: unknown, h
     res.end();
   };
   if (error !== undefined) return write(undefined);
-  writeMaybeCompressed(res, reply.compression, message!, (bytes, compressed) => write(envelope(compressed ? 1 : 0, bytes)));
+  writeMaybeCompressed(res, reply.compression, message!, (bytes, compressed) => write(encodeEnvelope(compressed ? 1 : 0, bytes)));
 }
-
-function envelope(flags: number, data: Uint8Array): Uint8Array {
-  const bytes = new Uint8Array(5 + data.byteLength);
-  const view = new DataView(bytes.buffer);
-  view.setUint8(0, flags);
-  view.setUint32(1, data.byteLength);
-  bytes.set(data, 5);
-  return bytes;
-}
-

@@ -23,7 +23,7 @@ export async function observeCall(next: Next, req: AnyRequest, end: (code: Code 
   }
   if (!res.stream) {
     // Answered: ok even if the client has gone meanwhile (the work is done). Not asking the signal
-    // also spares the Connect fast path creating one (connect-unary.ts).
+    // also spares the unary fast paths creating one (unary-call.ts).
     end(undefined);
     return res;
   }

@@ -62,8 +62,9 @@ export const compressions: Compression[] = [compressionGzip, compressionBrotli];
 const compressMinBytes = 1024;
 
 /**
- * Wraps a router so that every unary method registered through it is also recorded for the fast
- * paths (connect-node keeps the implementations to itself).
+ * Wraps a router so that the unary methods of every service registered through it are also
+ * recorded for the fast paths (connect-node keeps the implementations to itself); a method
+ * registered alone with `rpc()` is served by connect-node only.
  */
 export function recordUnaryMethods(router: ConnectRouter, into: UnaryMethods): ConnectRouter {
   const recording: ConnectRouter = {
@@ -146,7 +147,7 @@ export interface UnaryExchange {
 export function createUnaryHandler(
   methods: ReadonlyMap<string, UnarySpec>,
   options: UnaryOptions,
-  exchange: (req: HttpRequest, res: HttpResponse, route: UnaryRoute) => UnaryExchange | undefined,
+  exchange: (req: HttpRequest, res: HttpResponse) => UnaryExchange | undefined,
 ): UnaryHandler {
   const routes = unaryRoutes(methods, options);
   const calls = new CallRegistry(options.shutdownSignal);
@@ -154,7 +155,7 @@ export function createUnaryHandler(
     if (req.method !== 'POST') return false;
     const route = routes.get(req.url ?? '');
     if (!route) return false;
-    const ex = exchange(req, res, route);
+    const ex = exchange(req, res);
     if (!ex) return false;
     readBody(req, ex.limits, (error, body) => {
       if (error) return answerSafely(res, () => ex.answer(undefined, error, ex.responseHeader, ex.responseTrailer));
