@@ -61,6 +61,8 @@ const cases: { name: string; path: string; body: Buffer | string; headers: Recor
   { name: 'the deadline passes', path: check, body: '{"service":"wait"}', headers: { ...json, 'connect-timeout-ms': '30' }, expect: 504 },
   { name: 'a large response, gzip accepted', path: '/info.v1.InfoService/GetInfo', body: '{}', headers: { ...json, 'accept-encoding': 'gzip' }, expect: 200 },
   { name: 'a large response, nothing accepted', path: '/info.v1.InfoService/GetInfo', body: '{}', headers: json, expect: 200 },
+  { name: 'a chunked body (no length)', path: check, body: '{"service":"headers"}', headers: { ...json, 'transfer-encoding': 'chunked' }, expect: 200 },
+  { name: 'a chunked body over the limit', path: check, body: `{"service":"${'x'.repeat(5000)}"}`, headers: { ...json, 'transfer-encoding': 'chunked' }, expect: 429 },
   { name: 'a gzip request body', path: check, body: gzipSync('{"service":"headers"}'), headers: { ...json, 'content-encoding': 'gzip' }, expect: 200 },
   // Not for the fast path: connect-node answers them in both servers.
   { name: 'an unknown encoding', path: check, body: '{}', headers: { ...json, 'content-encoding': 'zstd' }, expect: 501 },
@@ -142,7 +144,7 @@ describe('the Connect unary fast path', () => {
 });
 
 describe('createConnectUnaryHandler', () => {
-  it('takes only unary Connect POSTs with a known length, and leaves the rest untouched', async () => {
+  it('takes only unary Connect POSTs within the limits, and leaves the rest untouched', async () => {
     const methods: UnaryMethods = new Map();
     routes({ calls: [], aborted: [] })(recordUnaryMethods({ handlers: [], service() { return this; }, rpc() { return this; } } as unknown as ConnectRouter, methods));
     assert.deepEqual([...methods.keys()].sort(), ['/grpc.health.v1.Health/Check', '/grpc.health.v1.Health/List', '/info.v1.InfoService/GetInfo']);
@@ -166,7 +168,7 @@ describe('createConnectUnaryHandler', () => {
       assert.equal(await taken(check, { ...json, 'connect-timeout-ms': '-1' }), false);
       assert.equal(await taken(check, { ...json, 'connect-timeout-ms': '5000' }), false, 'over maxTimeoutMs');
       assert.equal(await taken(check, json, 'x'.repeat(101)), false, 'over readMaxBytes');
-      assert.equal(await taken(check, { ...json, 'transfer-encoding': 'chunked' }), false);
+      assert.equal(await taken(check, { ...json, 'transfer-encoding': 'chunked' }), true, 'no length: read up to the limit');
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }

@@ -14,10 +14,10 @@ import type { UnaryHandler, UnaryMethods, UnaryOptions } from './unary-call.js';
 
 /**
  * Unary calls over the Connect protocol (`POST /pkg.Service/Method`, `application/json` or
- * `application/proto`, with a content length) without connect-node's generic path (see
+ * `application/proto`) without connect-node's generic path (see
  * unary-call.ts for why). Compression is negotiated by connect's `compressionNegotiate` with
  * connect-node's gzip and brotli, and answers from 1 KiB on are compressed, as connect-node does.
- * Everything else (streams, GET, chunked bodies, an unknown encoding, a bad timeout header) is
+ * Everything else (streams, GET, a length over the limit, an unknown encoding, a bad timeout header) is
  * left to connect-node. connect-unary.test.ts sends the same requests both ways and compares.
  */
 export function createConnectUnaryHandler(methods: UnaryMethods, options: UnaryOptions): UnaryHandler {
@@ -27,8 +27,9 @@ export function createConnectUnaryHandler(methods: UnaryMethods, options: UnaryO
     if (!type || type.stream) return undefined;
     const compression = compressionNegotiate(compressions, headerValue(headers['content-encoding']), headerValue(headers['accept-encoding']), 'accept-encoding');
     if (compression.error) return undefined;
-    const length = Number(headers['content-length']);
-    if (!(length >= 0 && length <= options.readMaxBytes)) return undefined; // absent (chunked) or over the limit
+    // Without a length (a chunked body: connect-node's own client over HTTP/1.1) read at most the limit.
+    const length = headers['content-length'] === undefined ? undefined : Number(headers['content-length']);
+    if (length !== undefined && !(length >= 0 && length <= options.readMaxBytes)) return undefined; // over the limit
     const timeout = parseTimeout(headerValue(headers['connect-timeout-ms']), options.maxTimeoutMs);
     if (timeout.error) return undefined;
     const reply: Reply = { res, options, compression: compression.response };
@@ -36,7 +37,7 @@ export function createConnectUnaryHandler(methods: UnaryMethods, options: UnaryO
       protocolName: 'connect',
       binary: type.binary,
       timeoutMs: timeout.timeoutMs,
-      limits: { exact: length, max: options.readMaxBytes },
+      limits: length === undefined ? { max: options.readMaxBytes } : { exact: length, max: options.readMaxBytes },
       responseHeader: new Headers({ 'content-type': type.binary ? contentTypeUnaryProto : contentTypeUnaryJson }),
       responseTrailer: new Headers(),
       decode: (body) => (compression.request ? compression.request.decompress(body, options.readMaxBytes) : Promise.resolve(body)),

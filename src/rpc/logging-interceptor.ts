@@ -7,16 +7,17 @@ import type { Logger } from '../telemetry/logger.js';
  * "internal error" for the latter; the log is where the cause lives.
  */
 export function loggingInterceptor(logger: Logger): Interceptor {
+  const debug = logger.enabled('debug');
   return (next) => async (req) => {
     const started = performance.now();
-    const fields = { procedure: req.url.slice(req.url.lastIndexOf('/', req.url.lastIndexOf('/') - 1)), stream: req.stream };
+    const fields = () => ({ procedure: req.url.slice(req.url.lastIndexOf('/', req.url.lastIndexOf('/') - 1)), stream: req.stream });
     try {
       const res = await next(req);
-      logger.debug('rpc', { ...fields, code: 'ok', ms: elapsed(started) });
+      if (debug) logger.debug('rpc', { ...fields(), code: 'ok', ms: elapsed(started) });
       return res;
     } catch (err) {
       const code = err instanceof ConnectError ? err.code : Code.Internal;
-      const line = { ...fields, code: Code[code], ms: elapsed(started), err: err instanceof ConnectError ? err.rawMessage : err };
+      const line = { ...fields(), code: Code[code], ms: elapsed(started), err: err instanceof ConnectError ? err.rawMessage : err };
       if (serverFault.has(code)) logger.error('rpc failed', { ...line, cause: (err as { cause?: unknown }).cause });
       else logger.debug('rpc', line);
       throw err;

@@ -9,6 +9,8 @@ export interface Logger {
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
   child(fields: Record<string, unknown>): Logger;
+  /** Whether lines of this level are written: to skip building fields on hot paths. */
+  enabled(level: LogLevel): boolean;
 }
 
 export interface LoggerOptions {
@@ -32,6 +34,7 @@ export function createLogger(options: LoggerOptions): Logger {
     warn: (msg, fields) => emit('warn', msg, fields),
     error: (msg, fields) => emit('error', msg, fields),
     child: (fields) => createLogger({ ...options, write, base: { ...base, ...fields } }),
+    enabled: (level) => rank[level] >= min,
   };
 }
 

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { BacklogReader } from './backlog-reader.js';
+import { CounterFamily, GaugeFamily, HistogramFamily } from './labelled-series.js';
 import type { MetricSources } from './metric-sources.js';
 
 /**
@@ -37,12 +38,13 @@ export class Metrics {
   readonly #backlog = new BacklogReader(() => this.sources.backlog, () => this.storeErrors.inc({ operation: 'backlog' }));
 
   // RPC (the Connect interceptor in rpc/metrics-interceptor.ts).
-  readonly rpcRequests = this.#counter('orchestrator_rpc_requests_total', 'RPCs finished, by Connect code (ok when it succeeded)', ['service', 'method', 'protocol', 'code']);
-  readonly rpcDuration = this.#histogram('orchestrator_rpc_request_duration_seconds', 'Time to answer a unary RPC', ['service', 'method', 'protocol'], SECONDS_BUCKETS);
-  readonly rpcInFlight = this.#gauge('orchestrator_rpc_in_flight', 'RPCs being served now, streams included', ['service', 'method']);
+  // Updated on every call: series looked up once per method (labelled-series.ts).
+  readonly rpcRequests = new CounterFamily('orchestrator_rpc_requests_total', 'RPCs finished, by Connect code (ok when it succeeded)', ['service', 'method', 'protocol', 'code'], this.registry);
+  readonly rpcDuration = new HistogramFamily('orchestrator_rpc_request_duration_seconds', 'Time to answer a unary RPC', ['service', 'method', 'protocol'], SECONDS_BUCKETS, this.registry);
+  readonly rpcInFlight = new GaugeFamily('orchestrator_rpc_in_flight', 'RPCs being served now, streams included', ['service', 'method'], this.registry);
   /** The seed's names: `status` is the HTTP status equivalent of the Connect code. */
-  readonly httpRequests = this.#counter('http_requests_total', 'RPCs finished, by the HTTP status equivalent of their code (seed name)', ['service', 'method', 'status']);
-  readonly httpDuration = this.#histogram('http_request_duration_seconds', 'Time to answer a unary RPC, by HTTP status equivalent (seed name)', ['service', 'method', 'status'], SECONDS_BUCKETS);
+  readonly httpRequests = new CounterFamily('http_requests_total', 'RPCs finished, by the HTTP status equivalent of their code (seed name)', ['service', 'method', 'status'], this.registry);
+  readonly httpDuration = new HistogramFamily('http_request_duration_seconds', 'Time to answer a unary RPC, by HTTP status equivalent (seed name)', ['service', 'method', 'status'], SECONDS_BUCKETS, this.registry);
   readonly watchStreams = this.#gauge('orchestrator_watch_streams', 'Open workflow watch streams', []);
 
   // Engine (through the EngineObserver in engine-metrics.ts).
