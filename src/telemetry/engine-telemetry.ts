@@ -9,6 +9,9 @@ import { inSpan, traceContext } from './tracing.js';
  * rejections only; refusals the engine turns into results are not errors here.
  */
 export function engineTelemetry(metrics: Metrics): EngineObserver {
+  const timersFired = metrics.timersFired.series({});
+  const timerLag = metrics.timerLag.series({});
+  const conflicts = metrics.transitionConflicts.series({});
   return {
     transitionCommitted({ machine, source, seconds }) {
       metrics.transitions.inc({ machine, source });
@@ -21,14 +24,14 @@ export function engineTelemetry(metrics: Metrics): EngineObserver {
       metrics.workflowsFinished.inc({ machine, outcome });
     },
     timerFired({ lagSeconds }) {
-      metrics.timersFired.inc();
-      metrics.timerLag.observe(lagSeconds);
+      timersFired.inc();
+      timerLag.observe(lagSeconds);
     },
     taskStarted({ tool, scheduleToStartSeconds }) {
       if (scheduleToStartSeconds !== undefined) metrics.taskScheduleToStart.observe({ tool }, scheduleToStartSeconds);
     },
     conflict() {
-      metrics.transitionConflicts.inc();
+      conflicts.inc();
     },
     span<T>(name: string, attributes: ObserverAttributes, work: () => Promise<T>): Promise<T> {
       return inSpan(name, { attributes }, () => work());

@@ -14,6 +14,8 @@ type Listener = (message: TransitionMessage) => void;
  * A bus that exposes `droppedPublishes` (both of ours do) has its drops counted after each publish.
  */
 export function instrumentBus<B extends EventBus>(bus: B, metrics: Metrics): B {
+  const published = metrics.busPublished.series({});
+  const delivered = metrics.busReceived.series({});
   let droppedSeen = dropped(bus);
   const countDrops = () => {
     const now = dropped(bus);
@@ -25,7 +27,7 @@ export function instrumentBus<B extends EventBus>(bus: B, metrics: Metrics): B {
   });
   const publish = async (message: TransitionMessage) => {
     const traceparent = message.traceparent ?? currentTraceparent();
-    metrics.busPublished.inc();
+    published.inc();
     try {
       await bus.publish(traceparent ? { ...message, traceparent } : message);
     } catch (error) {
@@ -36,7 +38,7 @@ export function instrumentBus<B extends EventBus>(bus: B, metrics: Metrics): B {
     }
   };
   const received = (listener: Listener): Listener => (message) => {
-    metrics.busReceived.inc();
+    delivered.inc();
     const parent = contextFromTraceparent(message.traceparent);
     inSpanSync('orchestrator.bus.receive', { kind: SpanKind.CONSUMER, parent, attributes: { 'messaging.system': bus.kind, 'orchestrator.workflow_id': message.workflowId } }, () => listener(message));
   };

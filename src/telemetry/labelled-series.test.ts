@@ -16,6 +16,11 @@ describe('labelled series', () => {
     const g2 = new GaugeFamily('in_flight', 'In flight', ['method'], ours);
     const h1 = new Histogram({ name: 'seconds', help: 'Time "taken"\nper call', labelNames: ['method'], buckets, registers: [theirs] });
     const h2 = new HistogramFamily('seconds', 'Time "taken"\nper call', ['method'], buckets, ours);
+    // Without labels: rendered at zero before any update.
+    new Counter({ name: 'plain_total', help: 'P', registers: [theirs] });
+    new CounterFamily('plain_total', 'P', [], ours);
+    new Histogram({ name: 'plain_seconds', help: 'P', buckets, registers: [theirs] });
+    new HistogramFamily('plain_seconds', 'P', [], buckets, ours);
 
     for (const [method, code, seconds] of [['Get', 'ok', 0.005], ['Get', 'ok', 0.1], ['Get', 'not_found', 2], ['Send "x"\\', 'ok', 0.5]] as const) {
       c1.inc({ method, code });

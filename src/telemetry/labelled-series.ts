@@ -47,6 +47,8 @@ abstract class Family<L extends string, S> {
 
   /** What prom-client's registry reads at a scrape. */
   async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: Sample[] }> {
+    // Without labels the one series exists from the start, as prom-client's does.
+    if (this.labelNames.length === 0) this.series({} as Labels<L>);
     const values: Sample[] = [];
     for (const { labels, series } of this.#series.values()) values.push(...this.samples(labels, series));
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };

@@ -48,8 +48,8 @@ export class Metrics {
   readonly watchStreams = this.#gauge('orchestrator_watch_streams', 'Open workflow watch streams', []);
 
   // Engine (through the EngineObserver in engine-metrics.ts).
-  readonly workflowsStarted = this.#counter('orchestrator_workflows_started_total', 'Workflow instances started', ['machine']);
-  readonly workflowsFinished = this.#counter('orchestrator_workflows_finished_total', 'Workflow instances that reached a final status', ['machine', 'outcome']);
+  readonly workflowsStarted = new CounterFamily('orchestrator_workflows_started_total', 'Workflow instances started', ['machine'], this.registry);
+  readonly workflowsFinished = new CounterFamily('orchestrator_workflows_finished_total', 'Workflow instances that reached a final status', ['machine', 'outcome'], this.registry);
   readonly workflowsRunning = this.#gauge('orchestrator_workflows_running', 'Active workflow instances in the store (all replicas; cached up to 10 s)', ['machine'], async (g) => {
     const backlog = await this.#backlog.read();
     if (!backlog) return;
@@ -58,12 +58,12 @@ export class Metrics {
     for (const machine of this.#machines) g.set({ machine }, 0);
     for (const { machine, count } of backlog.runningByMachine) g.set({ machine }, count);
   });
-  readonly transitions = this.#counter('orchestrator_transitions_total', 'Transitions committed, by what caused them', ['machine', 'source']);
-  readonly transitionDuration = this.#histogram('orchestrator_transition_duration_seconds', 'From an input accepted to its transition committed', ['source'], SECONDS_BUCKETS);
-  readonly commitBatchSize = this.#histogram('orchestrator_commit_batch_size', 'Transitions committed per database round trip', [], BATCH_BUCKETS);
-  readonly transitionConflicts = this.#counter('orchestrator_transition_conflicts_total', 'Optimistic commits that found the workflow changed by another writer', []);
-  readonly timerLag = this.#histogram('orchestrator_timer_lag_seconds', 'Timer fired minus due', [], LAG_BUCKETS);
-  readonly timersFired = this.#counter('orchestrator_timers_fired_total', 'Timers fired', []);
+  readonly transitions = new CounterFamily('orchestrator_transitions_total', 'Transitions committed, by what caused them', ['machine', 'source'], this.registry);
+  readonly transitionDuration = new HistogramFamily('orchestrator_transition_duration_seconds', 'From an input accepted to its transition committed', ['source'], SECONDS_BUCKETS, this.registry);
+  readonly commitBatchSize = new HistogramFamily('orchestrator_commit_batch_size', 'Transitions committed per database round trip', [], BATCH_BUCKETS, this.registry);
+  readonly transitionConflicts = new CounterFamily('orchestrator_transition_conflicts_total', 'Optimistic commits that found the workflow changed by another writer', [], this.registry);
+  readonly timerLag = new HistogramFamily('orchestrator_timer_lag_seconds', 'Timer fired minus due', [], LAG_BUCKETS, this.registry);
+  readonly timersFired = new CounterFamily('orchestrator_timers_fired_total', 'Timers fired', [], this.registry);
   readonly timersPending = this.#gauge('orchestrator_timers_pending', 'Armed timers in the store (all replicas; cached up to 10 s)', [], async (g) => {
     const backlog = await this.#backlog.read();
     if (backlog) g.set(backlog.timersPending);
@@ -105,8 +105,8 @@ export class Metrics {
     const up = this.sources.busUp?.();
     if (up !== undefined) g.set(up ? 1 : 0);
   });
-  readonly busPublished = this.#counter('orchestrator_bus_messages_published_total', 'Transition messages published', []);
-  readonly busReceived = this.#counter('orchestrator_bus_messages_received_total', 'Transition messages delivered to subscribers of this process', []);
+  readonly busPublished = new CounterFamily('orchestrator_bus_messages_published_total', 'Transition messages published', [], this.registry);
+  readonly busReceived = new CounterFamily('orchestrator_bus_messages_received_total', 'Transition messages delivered to subscribers of this process', [], this.registry);
 
   readonly up = this.#gauge('orchestrator_up', 'Always 1 while the process serves; labels name the build', ['version', 'commit']);
 
