@@ -5,6 +5,13 @@ import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, Ht
 /** Wire protocols the harness drives; each name says the protocol and the HTTP version. */
 export type Protocol = 'grpc' | 'grpc-web' | 'connect-json';
 
+/**
+ * Who drives the engine part: `lean` speaks the wire protocols with node:http2 / node:http alone
+ * (lean-grpc.ts, RawConnectJsonClient), `connect` uses connect-node's clients.
+ */
+export const ENGINE_CLIENTS = ['lean', 'connect'] as const;
+export type EngineClient = (typeof ENGINE_CLIENTS)[number];
+
 export const PROTOCOL_LABELS: Record<Protocol, string> = {
   grpc: 'gRPC (h2)',
   'grpc-web': 'gRPC-Web (HTTP/1.1)',

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import type { Protocol } from './bench-clients.js';
+import { ENGINE_CLIENTS, type EngineClient, type Protocol } from './bench-clients.js';
 
 export const PARTS = ['ceiling', 'rpc', 'engine', 'timers', 'storage'] as const;
 export type Part = (typeof PARTS)[number];
@@ -23,7 +23,7 @@ export interface BenchOptions {
   concurrencies: number[];
   ceiling: { txns: number; maxPool: number };
   rpc: { calls: number; concurrency: number; clients: RpcClientKind[] };
-  engine: { workflows: number; transitions: number; protocols: Protocol[]; watch: number | 'all'; warmupSeconds: number };
+  engine: { workflows: number; transitions: number; protocols: Protocol[]; watch: number | 'all'; warmupSeconds: number; client: EngineClient };
   timers: { count: number; minLeadMs: number; timeoutMs: number; maxStartSeconds: number };
   storage: { count: number; budgetSeconds: number; active: number; queryRepeats: number };
   /** Machine for engine/storage: a shipped machine id, or 'auto' (bench-counter if shipped). */
@@ -59,6 +59,7 @@ export const USAGE = `usage: node --import tsx bench/run.ts [options]
   --protocols LIST       engine protocols: grpc,connect-json (default both)
   --watch all|N          WatchWorkflow streams, one per workflow, on all or the first N (default all)
   --engine-warmup-s N    SendEvents at the highest level, split over the protocols, before the first level (default 20)
+  --engine-client lean|connect  who sends and watches: node:http2/node:http alone (default), or connect-node's clients
   --timers N             timers due at the same moment (default 10000)
   --timer-lead-ms N      least time between the start of the first workflow and the due moment (default 2000)
   --timer-timeout-ms N   give up waiting for the timers this long after they are due (default 60000)
@@ -98,6 +99,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
       protocols: { type: 'string' },
       watch: { type: 'string' },
       'engine-warmup-s': { type: 'string' },
+      'engine-client': { type: 'string' },
       timers: { type: 'string' },
       'timer-lead-ms': { type: 'string' },
       'timer-timeout-ms': { type: 'string' },
@@ -126,6 +128,11 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
     const n = Number(raw);
     if (typeof raw !== 'string' || !/^\d+$/.test(raw) || n < min) throw new UsageError(`--${name} must be a whole number >= ${min}, got '${String(raw)}'`);
     return n;
+  };
+  const one = <T extends string>(name: keyof typeof values, allowed: readonly T[], fallback: T): T => {
+    const [item, ...more] = list(name, allowed, [fallback]);
+    if (more.length) throw new UsageError(`--${name}: one of ${allowed.join(', ')}`);
+    return item!;
   };
   const list = <T extends string>(name: keyof typeof values, allowed: readonly T[], fallback: readonly T[]): T[] => {
     const raw = values[name];
@@ -163,7 +170,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
       concurrency: int('rpc-concurrency', smoke ? 8 : 64),
       clients: list('rpc-clients', RPC_CLIENTS, RPC_CLIENTS),
     },
-    engine: { workflows, transitions, protocols: list('protocols', ['grpc', 'connect-json'] as const, ['grpc', 'connect-json']), watch, warmupSeconds: int('engine-warmup-s', smoke ? 0 : 20, 0) },
+    engine: { workflows, transitions, protocols: list('protocols', ['grpc', 'connect-json'] as const, ['grpc', 'connect-json']), watch, warmupSeconds: int('engine-warmup-s', smoke ? 0 : 20, 0), client: one('engine-client', ENGINE_CLIENTS, 'lean') },
     timers: {
       count: int('timers', smoke ? 20 : 10_000),
       minLeadMs: int('timer-lead-ms', smoke ? 500 : 2_000),

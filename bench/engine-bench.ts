@@ -1,13 +1,15 @@
+import { create, toBinary } from '@bufbuild/protobuf';
 import { createClient } from '@connectrpc/connect';
-import { OrchestratorService } from '../gen/orchestrator/v1/orchestrator_pb.js';
-import { createBenchTransport, type Protocol } from './bench-clients.js';
+import { OrchestratorService, SendEventRequestSchema } from '../gen/orchestrator/v1/orchestrator_pb.js';
+import { createBenchTransport, RawConnectJsonClient, type EngineClient, type Protocol } from './bench-clients.js';
 import { pickBenchMachine, type BenchMachine } from './bench-machines.js';
 import type { BenchServer } from './bench-server.js';
 import { ownedKeys, runClosedLoop } from './load-runner.js';
 import { startCpuMeter } from './process-stats.js';
 import { summarize, type LatencySummary } from './stats.js';
 import { startWorkflows, waitUntilReady } from './workflow-fleet.js';
-import { WatchFleet } from './watch-fleet.js';
+import { LeanGrpcConnection, nestedUint32 } from './lean-grpc.js';
+import { connectWatchSource, leanWatchSource, WatchFleet } from './watch-fleet.js';
 
 /** One protocol at one concurrency. */
 export interface EngineLevel {
@@ -44,6 +46,8 @@ export interface EngineOptions {
   /** Seconds of SendEvents before the first level, so that it is not measured on a cold JIT. */
   warmupSeconds: number;
   machine: string;
+  /** Who sends the SendEvents and reads the watch streams (see ENGINE_CLIENTS). */
+  client: EngineClient;
 }
 
 const CALL_TIMEOUT_MS = 30_000;
@@ -57,6 +61,7 @@ const CALL_TIMEOUT_MS = 30_000;
 export async function runEngine(server: BenchServer, options: EngineOptions): Promise<EngineResult> {
   const control = createBenchTransport('grpc', server.baseUrl, 1);
   const watchTransport = createBenchTransport('grpc', server.baseUrl, 1);
+  const leanWatch = new LeanGrpcConnection(server.baseUrl);
   const client = createClient(OrchestratorService, control.transport);
   let watchers: WatchFleet | undefined;
   try {
@@ -67,9 +72,10 @@ export async function runEngine(server: BenchServer, options: EngineOptions): Pr
     const versions = workflows.map((w) => w.version);
     const steps = new Array<number>(ids.length).fill(0);
     const watched = options.watch === 'all' ? ids.length : Math.min(options.watch, ids.length);
-    watchers = await WatchFleet.open(createClient(OrchestratorService, watchTransport.transport), ids.slice(0, watched), 60_000);
+    const source = options.client === 'lean' ? leanWatchSource(leanWatch) : connectWatchSource(createClient(OrchestratorService, watchTransport.transport));
+    watchers = await WatchFleet.open(source, ids.slice(0, watched), 60_000);
 
-    const fleet = { ids, versions, steps, watchers };
+    const fleet = { ids, versions, steps, watchers, client: options.client };
     // The JIT keeps compiling for tens of seconds at the lowest levels' rates (TurboFan was a
     // quarter of the server's CPU 10 s into a 1-in-flight run): warm every path up first.
     const top = Math.max(...options.concurrencies);
@@ -95,6 +101,7 @@ export async function runEngine(server: BenchServer, options: EngineOptions): Pr
     watchers?.close();
     control.close();
     watchTransport.close();
+    leanWatch.close();
   }
 }
 
@@ -137,24 +144,46 @@ interface Fleet {
   versions: number[];
   steps: number[];
   watchers: WatchFleet;
+  client: EngineClient;
 }
 
 /** SendEvent as worker `w`'s k-th call of a closed loop: on a workflow only that worker sends to. */
 function createSender(server: BenchServer, machine: BenchMachine, protocol: Protocol, concurrency: number, fleet: Fleet) {
   const { ids, versions, steps, watchers } = fleet;
-  const bench = createBenchTransport(protocol, server.baseUrl, concurrency);
-  const client = createClient(OrchestratorService, bench.transport);
+  const sender = sendEventCaller(server.baseUrl, protocol, concurrency, fleet.client);
   const owned = ownedKeys(ids.length, concurrency);
   const send = async (worker: number, k: number) => {
     const keys = owned[worker]!;
     const i = keys[k % keys.length]!;
     const event = machine.loopEvent(steps[i]!);
     watchers.expect(i, versions[i]! + 1);
-    const res = await client.sendEvent({ workflowId: ids[i]!, event }, { timeoutMs: CALL_TIMEOUT_MS });
-    const version = res.workflow?.version ?? 0;
+    const version = (await sender.call(ids[i]!, event)) ?? 0;
     if (version !== versions[i]! + 1) throw new Error(`workflow ${ids[i]} went from version ${versions[i]} to ${version} on one event; the harness expects one transition per event`);
     versions[i] = version;
     steps[i]!++;
   };
-  return { send, close: () => bench.close() };
+  return { send, close: sender.close };
+}
+
+const SEND_EVENT = 'orchestrator.v1.OrchestratorService/SendEvent';
+
+/** SendEvent over `protocol` with the chosen client: resolves to the workflow's version after it. */
+function sendEventCaller(baseUrl: string, protocol: Protocol, concurrency: number, client: EngineClient): { call: (workflowId: string, event: ReturnType<BenchMachine['loopEvent']>) => Promise<number | undefined>; close: () => void } {
+  if (client === 'connect') {
+    const bench = createBenchTransport(protocol, baseUrl, concurrency);
+    const rpc = createClient(OrchestratorService, bench.transport);
+    return { call: async (workflowId, event) => (await rpc.sendEvent({ workflowId, event }, { timeoutMs: CALL_TIMEOUT_MS })).workflow?.version, close: () => bench.close() };
+  }
+  if (protocol === 'grpc') {
+    const connection = new LeanGrpcConnection(baseUrl);
+    return {
+      call: async (workflowId, event) => nestedUint32(await connection.unary(`/${SEND_EVENT}`, toBinary(SendEventRequestSchema, create(SendEventRequestSchema, { workflowId, event })), CALL_TIMEOUT_MS), 1, 9), // SendEventResponse.workflow.version
+      close: () => connection.close(),
+    };
+  }
+  if (protocol === 'connect-json') {
+    const json = new RawConnectJsonClient(baseUrl, concurrency);
+    return { call: async (workflowId, event) => ((await json.call(SEND_EVENT, { workflowId, event })) as { workflow?: { version?: number } }).workflow?.version, close: () => json.close() };
+  }
+  throw new Error(`no lean client for ${protocol}`);
 }

@@ -1,5 +1,43 @@
-import { setMaxListeners } from 'node:events';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { WatchWorkflowRequestSchema } from '../gen/orchestrator/v1/orchestrator_pb.js';
 import type { OrchestratorClient } from './bench-machines.js';
+import { nestedUint32, type LeanGrpcConnection } from './lean-grpc.js';
+
+/**
+ * Follows one workflow from version 0: `onVersion` for every history entry delivered, `done` once
+ * when the stream ends (with the error, if any); returns a function that cancels it.
+ */
+export type WatchSource = (workflowId: string, onVersion: (version: number) => void, done: (error: Error | undefined) => void) => () => void;
+
+/** Watches through a connect-node client. */
+export function connectWatchSource(client: OrchestratorClient): WatchSource {
+  return (workflowId, onVersion, done) => {
+    const controller = new AbortController();
+    void (async () => {
+      try {
+        for await (const res of client.watchWorkflow({ workflowId, fromVersion: 0 }, { signal: controller.signal })) if (res.entry) onVersion(res.entry.version);
+        done(undefined);
+      } catch (error) {
+        done(error as Error);
+      }
+    })();
+    return () => controller.abort();
+  };
+}
+
+/** Watches over a lean gRPC connection (see lean-grpc.ts): reads only each entry's version. */
+export function leanWatchSource(connection: LeanGrpcConnection): WatchSource {
+  return (workflowId, onVersion, done) =>
+    connection.serverStream(
+      '/orchestrator.v1.OrchestratorService/WatchWorkflow',
+      toBinary(WatchWorkflowRequestSchema, create(WatchWorkflowRequestSchema, { workflowId, fromVersion: 0 })),
+      (bytes) => {
+        const version = nestedUint32(bytes, 1, 2); // WatchWorkflowResponse.entry.version
+        if (version !== undefined) onVersion(version);
+      },
+      done,
+    );
+}
 
 /**
  * One WatchWorkflow stream per watched workflow, timing how long after a send the stream
@@ -10,7 +48,8 @@ import type { OrchestratorClient } from './bench-machines.js';
  * show up as missed in `settle`), never retried: a benchmark must not hide a broken watcher.
  */
 export class WatchFleet {
-  readonly #controller = new AbortController();
+  readonly #cancels: (() => void)[] = [];
+  #closed = false;
   readonly #pending: ({ version: number; sentAt: number } | undefined)[];
   #pendingCount = 0;
   #samples: number[] = [];
@@ -20,7 +59,6 @@ export class WatchFleet {
 
   private constructor(readonly size: number) {
     this.#pending = new Array(size).fill(undefined);
-    setMaxListeners(0, this.#controller.signal); // one abort listener per stream, by design
   }
 
   /**
@@ -28,9 +66,9 @@ export class WatchFleet {
    * current transition, from_version 0), so no later transition can be missed. Rejects when
    * not all are open within `timeoutMs`, or when a stream fails while opening.
    */
-  static async open(client: OrchestratorClient, ids: string[], timeoutMs: number): Promise<WatchFleet> {
+  static async open(watch: WatchSource, ids: string[], timeoutMs: number): Promise<WatchFleet> {
     const fleet = new WatchFleet(ids.length);
-    const opened = ids.map((id, i) => fleet.#follow(client, id, i));
+    const opened = ids.map((id, i) => fleet.#follow(watch, id, i));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`not all ${ids.length} WatchWorkflow streams delivered their first message within ${timeoutMs} ms`)), timeoutMs);
@@ -46,26 +84,26 @@ export class WatchFleet {
     return fleet;
   }
 
-  #follow(client: OrchestratorClient, workflowId: string, i: number): Promise<void> {
+  #follow(watch: WatchSource, workflowId: string, i: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let open = false;
-      void (async () => {
-        try {
-          for await (const res of client.watchWorkflow({ workflowId, fromVersion: 0 }, { signal: this.#controller.signal })) {
-            if (!open) {
-              open = true;
-              resolve();
-            }
-            if (res.entry) this.#arrived(i, res.entry.version);
+      const cancel = watch(
+        workflowId,
+        (version) => {
+          if (!open) {
+            open = true;
+            resolve();
           }
-          throw new Error(`WatchWorkflow ${workflowId} ended`);
-        } catch (error) {
-          if (this.#controller.signal.aborted) return resolve();
+          this.#arrived(i, version);
+        },
+        (error) => {
+          if (this.#closed) return resolve();
           this.failures++;
-          this.firstFailure ??= (error as Error).message;
-          if (!open) reject(error);
-        }
-      })();
+          this.firstFailure ??= error?.message ?? `WatchWorkflow ${workflowId} ended`;
+          if (!open) reject(error ?? new Error(`WatchWorkflow ${workflowId} ended`));
+        },
+      );
+      this.#cancels.push(cancel);
     });
   }
 
@@ -114,6 +152,7 @@ export class WatchFleet {
   }
 
   close(): void {
-    this.#controller.abort();
+    this.#closed = true;
+    for (const cancel of this.#cancels) cancel();
   }
 }

@@ -1,5 +1,5 @@
-import { createActor, initialTransition, transition } from 'xstate';
-import type { AnyMachineSnapshot, AnyStateMachine } from 'xstate';
+import { createActor, fromTransition, initialTransition } from 'xstate';
+import type { AnyActorScope, AnyMachineSnapshot, AnyStateMachine } from 'xstate';
 import { planEffects } from './effect-plan.js';
 import type { EffectPlan, ExecutableAction } from './effect-plan.js';
 import { InvalidInputError } from './errors.js';
@@ -27,10 +27,39 @@ export function initialStep(machine: AnyStateMachine, input: JsonObject, version
   return toStep(snapshot, actions as ExecutableAction[], version);
 }
 
-/** The macrostep `event` causes from `snapshot`, computed with the pure `transition()`. */
+/** The macrostep `event` causes from `snapshot`, computed purely (see `pureTransition`). */
 export function nextStep(machine: AnyStateMachine, snapshot: AnyMachineSnapshot, event: JsonObject & { type: string }, version: number): MachineStep {
-  const [next, actions] = transition(machine, snapshot, event as never);
-  return toStep(next, actions as ExecutableAction[], version);
+  const [next, actions] = pureTransition(machine, snapshot, event);
+  return toStep(next, actions, version);
+}
+
+/** Logic for the inert scope's `self`: creating an actor of it computes a trivial initial snapshot. */
+const inertSelf = fromTransition((state: null) => state, null);
+
+/**
+ * xstate's pure `transition()`: the machine's own `transition` in an inert scope that collects
+ * the actions instead of executing them. xstate's scope makes `self` an actor of the machine,
+ * whose constructor computes the machine's initial state (context factory, initial entry) on
+ * every call: twice the cost of the transition itself when 10,000 timers fire. Here `self` is an
+ * actor of trivial logic, never started, with its own fresh system per call as xstate's scope
+ * has (children invoked in one call never meet another's). tests/engine/machine-runtime.test.ts
+ * checks it against xstate's `transition()`.
+ */
+export function pureTransition(machine: AnyStateMachine, snapshot: AnyMachineSnapshot, event: { type: string }): [AnyMachineSnapshot, ExecutableAction[]] {
+  const self = createActor(inertSelf);
+  const actions: ExecutableAction[] = [];
+  const scope: AnyActorScope = {
+    self,
+    id: '',
+    sessionId: '',
+    system: self.system,
+    logger: () => {},
+    defer: () => {},
+    emit: () => {},
+    stopChild: () => {},
+    actionExecutor: (action) => void actions.push(action as ExecutableAction),
+  };
+  return [machine.transition(snapshot, event as never, scope) as AnyMachineSnapshot, actions];
 }
 
 /**

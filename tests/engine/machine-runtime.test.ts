@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { assign, cancel, raise, sendTo, setup } from 'xstate';
+import { assign, cancel, fromPromise, raise, sendTo, setup, spawnChild, transition } from 'xstate';
+import type { AnyMachineSnapshot, AnyStateMachine } from 'xstate';
+import { planEffects, type ExecutableAction } from '../../src/engine/effect-plan.js';
 import { tool } from '../../src/engine/machine-kit.js';
-import { initialStep, nextStep, restoreSnapshot, statePaths } from '../../src/engine/machine-runtime.js';
+import { initialStep, nextStep, pureTransition, restoreSnapshot, statePaths } from '../../src/engine/machine-runtime.js';
 import type { JsonObject } from '../../src/engine/json.js';
 
 const machine = setup({
@@ -77,8 +79,40 @@ describe('machine runtime (pure transitions)', () => {
     assert.deepEqual(b.effects, a.effects);
   });
 
+  it("computes what xstate's transition() computes, step by step", () => {
+    const events = [ev('remind'), ev('again'), ev('forget'), ev('xstate.done.actor.caller', { output: { n: 3 }, actorId: 'caller' }), ev('self'), ev('go'), ev('nothing'), ev('xstate.error.actor.caller', { error: 'x' }), ev('settle')];
+    sameAsXstate(machine, initialStep(machine, { wait: 7 }, 1).snapshot, events);
+  });
+
+  it('keeps each call to itself: a child with a system id can be invoked in every call', () => {
+    const once = setup({ actors: { work: fromPromise(async () => 1) } }).createMachine({
+      initial: 'a',
+      states: {
+        a: { on: { go: 'b' } },
+        b: { invoke: { id: 'worker', src: 'work', systemId: 'the-worker' }, entry: spawnChild('work', { id: 'spawned', systemId: 'spawned' }), on: { back: 'a' } },
+      },
+    });
+    const start = initialStep(once, {}, 1).snapshot;
+    for (let i = 0; i < 3; i++) sameAsXstate(once, start, [ev('go')]);
+  });
+
   it('lists every active state path', () => {
     assert.deepEqual(statePaths('a'), ['a']);
     assert.deepEqual(statePaths({ p: { x: 'y', z: { q: 'r' } } }), ['p', 'p.x', 'p.x.y', 'p.z', 'p.z.q', 'p.z.q.r']);
   });
 });
+
+/** Feeds `events` from `snapshot` through pureTransition and xstate's transition(): same snapshots and effects at every step. */
+function sameAsXstate(machine: AnyStateMachine, snapshot: AnyMachineSnapshot, events: { type: string }[]): void {
+  let ours = snapshot;
+  let theirs = snapshot;
+  events.forEach((event, i) => {
+    const [a, aActions] = pureTransition(machine, ours, event);
+    const [b, bActions] = transition(machine, theirs, event as never);
+    assert.deepEqual(machine.getPersistedSnapshot(a), machine.getPersistedSnapshot(b), `snapshot after ${event.type}`);
+    assert.deepEqual(planEffects(aActions, i + 2), planEffects(bActions as ExecutableAction[], i + 2), `effects of ${event.type}`);
+    assert.deepEqual(aActions.map((action) => action.type), bActions.map((action) => action.type));
+    ours = a;
+    theirs = b;
+  });
+}
