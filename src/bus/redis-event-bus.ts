@@ -266,6 +266,11 @@ export class RedisEventBus implements EventBus {
       url,
       // No client `name`: CLIENT SETNAME in the handshake fails the connection where ACLs forbid it.
       disableOfflineQueue,
+      // No per-command timeout (the client's default is 5 s, an AbortSignal.timeout per command:
+      // ~2% of the server's CPU at two PUBLISHes per transition): every caller here bounds its
+      // own wait (settleWithin), and a command stalled on a live connection is answered or
+      // failed with the connection.
+      commandOptions: { timeout: 0 },
       socket: { connectTimeout, reconnectStrategy: (retries, cause) => this.#retryDelay(role, retries, cause) },
     });
     // Without an 'error' listener an EventEmitter error kills the process;
