@@ -40,22 +40,25 @@ export function createGrpcUnaryHandler(methods: UnaryMethods, options: UnaryOpti
 }
 
 /** A body over one full-size message: the first is too large, or a second one follows. */
-function tooLarge(head: Buffer, readMaxBytes: number): ConnectError {
+export function tooLarge(head: Buffer, readMaxBytes: number, kind: MethodKind = 'unary'): ConnectError {
   const length = head.readUInt32BE(1);
-  return length > readMaxBytes ? oversize(length, readMaxBytes) : extraMessage();
+  return length > readMaxBytes ? oversize(length, readMaxBytes) : extraMessage(kind);
 }
 
-const oversize = (length: number, readMaxBytes: number) => new ConnectError(`message size ${length} is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted);
-const extraMessage = () => new ConnectError('protocol error: received extra input message for unary method', Code.Unimplemented);
+/** How connect names the method kind in its protocol errors. */
+export type MethodKind = 'unary' | 'server-streaming';
 
-/** The one message of a unary request body, with connect's errors for anything else. */
-async function message(body: Uint8Array, compression: Compression | null, readMaxBytes: number): Promise<Uint8Array> {
-  if (body.byteLength === 0) throw new ConnectError('protocol error: missing input message for unary method', Code.Unimplemented);
+const oversize = (length: number, readMaxBytes: number) => new ConnectError(`message size ${length} is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted);
+const extraMessage = (kind: MethodKind) => new ConnectError(`protocol error: received extra input message for ${kind} method`, Code.Unimplemented);
+
+/** The one message of a request body, with connect's errors for anything else. */
+export async function message(body: Uint8Array, compression: Compression | null, readMaxBytes: number, kind: MethodKind = 'unary'): Promise<Uint8Array> {
+  if (body.byteLength === 0) throw new ConnectError(`protocol error: missing input message for ${kind} method`, Code.Unimplemented);
   if (body.byteLength < 5) throw new ConnectError('protocol error: incomplete envelope', Code.InvalidArgument);
   const length = new DataView(body.buffer, body.byteOffset, body.byteLength).getUint32(1);
   if (length > readMaxBytes) throw oversize(length, readMaxBytes);
   if (body.byteLength < 5 + length) throw new ConnectError('protocol error: incomplete envelope', Code.InvalidArgument);
-  if (body.byteLength > 5 + length) throw extraMessage();
+  if (body.byteLength > 5 + length) throw extraMessage(kind);
   const data = body.subarray(5);
   if ((body[0]! & 0b1) === 0) return data;
   if (!compression) throw new ConnectError('received compressed envelope, but do not know how to decompress', Code.Internal);

@@ -1,8 +1,9 @@
 import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { createConnectUnaryHandler } from './connect-unary.js';
+import { createGrpcServerStreamHandler } from './grpc-server-stream.js';
 import { createGrpcUnaryHandler } from './grpc-unary.js';
-import { recordUnaryMethods, type UnaryMethods } from './unary-call.js';
+import { recordUnaryMethods, type ServerStreamingMethods, type UnaryMethods } from './unary-call.js';
 import { withCors } from './cors.js';
 import type { HttpHandler } from './http-handler.js';
 import { countRejectedRequests, markNotRpc, rpcContextValues, type RecordRejected } from './rejected-requests.js';
@@ -19,7 +20,7 @@ export interface RpcHandlerOptions {
   httpRoutes?: Record<string, HttpHandler>;
   /** Counts the requests Connect refuses before any interceptor runs (see rejected-requests.ts). */
   recordRejected?: RecordRejected;
-  /** Answer plain unary Connect and gRPC calls without connect-node's generic path (default true; see unary-call.ts). */
+  /** Answer plain unary Connect and gRPC calls and gRPC server streams without connect-node's generic path (default true; see unary-call.ts). */
   unaryFastPaths?: boolean;
 }
 
@@ -32,8 +33,9 @@ export function createRpcHandler(options: RpcHandlerOptions): HttpHandler {
   const jsonOptions = { ignoreUnknownFields: false };
   const contextValues = options.recordRejected ? rpcContextValues : undefined;
   const unaryMethods: UnaryMethods = new Map();
+  const streamMethods: ServerStreamingMethods = new Map();
   const generic = connectNodeAdapter({
-    routes: (router) => options.routes(recordUnaryMethods(router, unaryMethods)),
+    routes: (router) => options.routes(recordUnaryMethods(router, unaryMethods, streamMethods)),
     grpc: true,
     grpcWeb: true,
     connect: true,
@@ -63,7 +65,10 @@ export function createRpcHandler(options: RpcHandlerOptions): HttpHandler {
     shutdownSignal: options.shutdownSignal,
     contextValues,
   };
-  const fast = options.unaryFastPaths === false ? [] : [createConnectUnaryHandler(unaryMethods, unaryOptions), createGrpcUnaryHandler(unaryMethods, unaryOptions)];
+  const fast =
+    options.unaryFastPaths === false
+      ? []
+      : [createConnectUnaryHandler(unaryMethods, unaryOptions), createGrpcUnaryHandler(unaryMethods, unaryOptions), createGrpcServerStreamHandler(streamMethods, unaryOptions)];
   const rpc: HttpHandler = fast.length ? (req, res) => { if (!fast.some((handle) => handle(req, res))) generic(req, res); } : generic;
   // Inside CORS: a preflight is not an RPC.
   return withCors(options.corsOrigins, options.recordRejected ? countRejectedRequests(rpc, options.recordRejected) : rpc);

@@ -42,9 +42,12 @@ export interface UnaryOptions {
 export type UnaryHandler = (req: HttpRequest, res: HttpResponse) => boolean;
 
 export type UnarySpec = MethodImplSpec & { kind: 'unary' };
+export type ServerStreamingSpec = MethodImplSpec & { kind: 'server_streaming' };
 
 /** Unary methods by request path (`/pkg.Service/Method`). */
 export type UnaryMethods = Map<string, UnarySpec>;
+/** Server-streaming methods by request path. */
+export type ServerStreamingMethods = Map<string, ServerStreamingSpec>;
 
 type Next = (req: UnaryRequest) => Promise<UnaryResponse>;
 
@@ -62,11 +65,11 @@ export const compressions: Compression[] = [compressionGzip, compressionBrotli];
 const compressMinBytes = 1024;
 
 /**
- * Wraps a router so that the unary methods of every service registered through it are also
- * recorded for the fast paths (connect-node keeps the implementations to itself); a method
- * registered alone with `rpc()` is served by connect-node only.
+ * Wraps a router so that the unary (and, given `streams`, server-streaming) methods of every
+ * service registered through it are also recorded for the fast paths (connect-node keeps the
+ * implementations to itself); a method registered alone with `rpc()` is served by connect-node only.
  */
-export function recordUnaryMethods(router: ConnectRouter, into: UnaryMethods): ConnectRouter {
+export function recordUnaryMethods(router: ConnectRouter, into: UnaryMethods, streams?: ServerStreamingMethods): ConnectRouter {
   const recording: ConnectRouter = {
     get handlers() {
       return router.handlers;
@@ -74,6 +77,7 @@ export function recordUnaryMethods(router: ConnectRouter, into: UnaryMethods): C
     service(service, implementation, options) {
       for (const spec of Object.values(createServiceImplSpec(service, implementation).methods)) {
         if (spec.kind === 'unary') into.set(`/${service.typeName}/${spec.method.name}`, spec);
+        if (spec.kind === 'server_streaming') streams?.set(`/${service.typeName}/${spec.method.name}`, spec);
       }
       router.service(service, implementation, options);
       return recording;
@@ -169,17 +173,17 @@ export function createUnaryHandler(
 }
 
 /** Every call in flight of one handler, aborted together when the server shuts down. */
-class CallRegistry {
-  readonly #calls = new Set<UnaryCall>();
+export class CallRegistry {
+  readonly #calls = new Set<{ abort(reason: unknown): void }>();
   constructor(shutdownSignal: AbortSignal) {
     shutdownSignal.addEventListener('abort', () => {
       for (const call of this.#calls) call.abort(shutdownSignal.reason);
     });
   }
-  add(call: UnaryCall): void {
+  add(call: { abort(reason: unknown): void }): void {
     this.#calls.add(call);
   }
-  delete(call: UnaryCall): void {
+  delete(call: { abort(reason: unknown): void }): void {
     this.#calls.delete(call);
   }
 }
@@ -285,7 +289,7 @@ class UnaryCall {
   }
 }
 
-const callEnded = new ConnectError('the call has ended', Code.Canceled);
+export const callEnded = new ConnectError('the call has ended', Code.Canceled);
 
 /**
  * Runs `answer`; if writing throws (a header value Node refuses, set by a handler), the
@@ -329,7 +333,7 @@ export interface BodyLimits {
   tooLarge?: (head: Buffer) => ConnectError;
 }
 
-function readBody(
+export function readBody(
   req: HttpRequest,
   limits: BodyLimits,
   done: (error: ConnectError | undefined, body?: Uint8Array) => void,
@@ -362,7 +366,7 @@ function readBody(
 }
 
 /** As connect-node converts them: pseudo-headers dropped, repeated fields appended. */
-function requestHeaders(nodeHeaders: HttpRequest['headers']): Headers {
+export function requestHeaders(nodeHeaders: HttpRequest['headers']): Headers {
   const header = new Headers();
   for (const key in nodeHeaders) {
     if (key.startsWith(':')) continue;

@@ -1,6 +1,7 @@
 import { Code, ConnectError, createContextKey, type ConnectRouter, type Interceptor } from '@connectrpc/connect';
 import { Health, HealthCheckRequestSchema, HealthCheckResponse_ServingStatus } from '../../../gen/grpc/health/v1/health_pb.js';
 import { InfoService } from '../../../gen/info/v1/info_pb.js';
+import { OrchestratorService } from '../../../gen/orchestrator/v1/orchestrator_pb.js';
 import { createRpcHandler } from '../rpc-handler.js';
 import { startServer } from '../server.js';
 
@@ -9,7 +10,9 @@ import { startServer } from '../server.js';
  * compare (connect-unary.test.ts, grpc-unary.test.ts). grpc.health.v1.Health/Check does what its
  * `service` field says: `missing` (not_found with metadata), `details` (an error detail), `crash` (a plain Error), `headers`
  * (sets a response header and trailer), `bad-header` (one Node cannot write), `wait` (until the call's signal aborts); GetInfo answers
- * more than 1 KiB.
+ * more than 1 KiB. The server stream grpc.health.v1.Health/Watch: three messages, or as `service` says: `headers`, `fail` (an error
+ * with metadata and details after one message), `crash` (a plain Error before any), `empty`, `wait` (one message, then until the
+ * signal aborts), `bad-header`; orchestrator.v1.OrchestratorService/WatchWorkflow yields two messages over 1 KiB.
  */
 export const silent = { debug() {}, info() {}, warn() {}, error() {}, child() { return silent; } } as never;
 export const requestKey = createContextKey<string>('none');
@@ -48,6 +51,42 @@ export function routes(seen: Seen) {
             }));
         }
         return { status: HealthCheckResponse_ServingStatus.SERVING };
+      },
+      async *watch(req, ctx) {
+        seen.calls.push({ path: new URL(ctx.url).pathname, contentType: ctx.requestHeader.get('content-type'), value: ctx.values.get(requestKey), timeoutMs: ctx.timeoutMs() });
+        const serving = { status: HealthCheckResponse_ServingStatus.SERVING };
+        switch (req.service) {
+          case 'empty':
+            return;
+          case 'crash':
+            throw new Error('boom');
+          case 'headers':
+            ctx.responseHeader.set('x-header', 'h');
+            ctx.responseTrailer.set('x-trailer', 't');
+            yield serving;
+            yield serving;
+            return;
+          case 'bad-header':
+            ctx.responseHeader.set('x-bad', 'a\u0001b');
+            yield serving;
+            return;
+          case 'fail':
+            yield serving;
+            throw new ConnectError('went wrong', Code.FailedPrecondition, { 'x-reason': 'broken' }, [{ desc: HealthCheckRequestSchema, value: { service: 'detail' } }]);
+          case 'wait':
+            yield serving;
+            await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => {
+              seen.aborted.push(ctx.signal.reason);
+              reject(ctx.signal.reason);
+            }));
+        }
+        for (let i = 0; i < 3; i++) yield { status: HealthCheckResponse_ServingStatus.SERVING };
+      },
+    });
+    router.service(OrchestratorService, {
+      // Messages over 1 KiB: compressed when the client accepts it.
+      async *watchWorkflow(req) {
+        for (let version = 1; version <= 2; version++) yield { entry: { workflowId: req.workflowId, version, eventType: 'e'.repeat(1500) } };
       },
     });
     router.service(InfoService, {

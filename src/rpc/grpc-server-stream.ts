@@ -1,0 +1,234 @@
+import { create, type DescMessage, type DescMethodServerStreaming, type Message } from '@bufbuild/protobuf';
+import { Code, ConnectError, createContextValues, type HandlerContext, type StreamRequest, type StreamResponse } from '@connectrpc/connect';
+import { compressionNegotiate, createAsyncIterable, createMethodSerializationLookup, encodeEnvelope, type Compression, type MethodSerializationLookup } from '@connectrpc/connect/protocol';
+import { contentTypeProto, grpcStatusOk, parseContentType, parseTimeout, setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
+import { message as requestMessage, tooLarge } from './grpc-unary.js';
+import type { HttpRequest, HttpResponse } from './http-handler.js';
+import {
+  answerSafely,
+  asConnectError,
+  callEnded,
+  CallRegistry,
+  compressions,
+  headerValue,
+  nodeHeaders,
+  readBody,
+  requestHeaders,
+  type ServerStreamingMethods,
+  type ServerStreamingSpec,
+  type UnaryHandler,
+  type UnaryOptions,
+} from './unary-call.js';
+
+/** Messages from this size on are compressed when the client accepts it (connect's `compressMinBytes`). */
+const compressMinBytes = 1024;
+
+type Next = (req: StreamRequest) => Promise<StreamResponse>;
+
+interface Route {
+  method: DescMethodServerStreaming;
+  serialization: MethodSerializationLookup<DescMessage, DescMessage>;
+  invoke: Next;
+}
+
+/**
+ * Server-streaming gRPC calls (HTTP/2, protobuf; WatchWorkflow, WatchWorkflows) without
+ * connect-node's generic path: every message of a watch stream went through a chain of async
+ * iterables (the implementation's, connect's invoke, serialize, compress, join and catch
+ * transforms, the adapter's writer), a few microtasks and promises each, for each transition and
+ * watcher. Here the interceptors and the implementation are the same (composed once per method),
+ * and each message is serialized, framed with connect's `encodeEnvelope` and written, waiting
+ * only when the stream's buffer is full. As connect-node: headers go out with the first message
+ * (the implementation may set them until then), the status and the implementation's trailers in
+ * trailers, messages from 1 KiB on compressed when the client accepts gzip or brotli, and the
+ * call's signal aborts when the client leaves, at the deadline (`grpc-timeout`, for the whole
+ * stream), at shutdown and when the call ends. gRPC-Web, Connect streams and anything unusual
+ * stay with connect-node. grpc-server-stream.test.ts compares the two paths frame by frame.
+ */
+export function createGrpcServerStreamHandler(methods: ServerStreamingMethods, options: UnaryOptions): UnaryHandler {
+  const routes = new Map<string, Route>();
+  for (const [path, spec] of methods) {
+    routes.set(path, {
+      method: spec.method,
+      serialization: createMethodSerializationLookup(spec.method, undefined, options.jsonOptions, { readMaxBytes: options.readMaxBytes, writeMaxBytes: 0xffffffff }),
+      invoke: options.interceptors.reduceRight<Next>((next, interceptor) => interceptor(next as never) as Next, implementation(spec)),
+    });
+  }
+  const calls = new CallRegistry(options.shutdownSignal);
+  return (req, res) => {
+    if (req.method !== 'POST' || req.httpVersionMajor !== 2) return false;
+    const route = routes.get(req.url ?? '');
+    if (!route) return false;
+    const headers = req.headers;
+    const type = parseContentType(headers['content-type'] ?? null);
+    if (!type || !type.binary) return false;
+    const compression = compressionNegotiate(compressions, headerValue(headers['grpc-encoding']), headerValue(headers['grpc-accept-encoding']), 'grpc-accept-encoding');
+    if (compression.error) return false;
+    const timeout = parseTimeout(headerValue(headers['grpc-timeout']), options.maxTimeoutMs);
+    if (timeout.error) return false;
+    const call = new StreamCall(req, res, route, options, calls, timeout.timeoutMs, compression.response);
+    readBody(req, { max: options.readMaxBytes + 5, tooLarge: (head) => tooLarge(head, options.readMaxBytes, 'server-streaming') }, (error, body) => {
+      if (error) return call.end(error);
+      requestMessage(body!, compression.request, options.readMaxBytes, 'server-streaming')
+        .then((bytes) => call.run(route.serialization.getI(true).parse(bytes)))
+        .catch((e: unknown) => call.end(e));
+    });
+    return true;
+  };
+}
+
+type CallRequest = StreamRequest & { responseHeader: Headers; responseTrailer: Headers; timeoutMs: () => number | undefined };
+
+/** The implementation as the innermost `next`, with the context connect gives it. */
+function implementation(spec: ServerStreamingSpec): Next {
+  const { method } = spec;
+  return async (req) => {
+    const { responseHeader, responseTrailer, timeoutMs } = req as CallRequest;
+    const context: HandlerContext = {
+      method,
+      service: req.service,
+      requestMethod: req.requestMethod,
+      protocolName: 'grpc',
+      url: req.url,
+      requestHeader: req.header,
+      responseHeader,
+      responseTrailer,
+      values: req.contextValues,
+      timeoutMs,
+      signal: req.signal,
+    };
+    const input = await single(req.message);
+    const output = spec.impl(input as never, context) as AsyncIterable<unknown>;
+    return { stream: true, service: req.service, method, header: responseHeader, trailer: responseTrailer, message: messagesOf(method.output, output) };
+  };
+}
+
+async function single<T>(messages: AsyncIterable<T>): Promise<T> {
+  for await (const message of messages) return message;
+  throw new ConnectError('protocol error: missing input message for server-streaming method', Code.Unimplemented);
+}
+
+/** The implementation's output as messages of `schema` (it may yield plain initializers). */
+async function* messagesOf(schema: DescMessage, output: AsyncIterable<unknown>): AsyncIterable<Message> {
+  for await (const value of output) yield create(schema, value as never);
+}
+
+/** One server stream in flight: its signal, its deadline, and how it ends on the wire. */
+class StreamCall {
+  readonly #controller = new AbortController();
+  readonly #deadlineAt: number | undefined;
+  readonly #deadline: ReturnType<typeof setTimeout> | undefined;
+  readonly #header = new Headers({ 'content-type': contentTypeProto });
+  readonly #trailer = new Headers({ 'grpc-status': grpcStatusOk });
+  #ended = false;
+  readonly #onClose = () => this.abort(new ConnectError('the client closed the connection', Code.Canceled));
+
+  constructor(
+    private readonly req: HttpRequest,
+    private readonly res: HttpResponse,
+    private readonly route: Route,
+    private readonly options: UnaryOptions,
+    private readonly calls: CallRegistry,
+    timeoutMs: number | undefined,
+    private readonly compression: Compression | null,
+  ) {
+    if (compression) this.#header.set('grpc-encoding', compression.name);
+    if (timeoutMs !== undefined) {
+      this.#deadlineAt = Date.now() + timeoutMs;
+      this.#deadline = setTimeout(() => this.abort(new ConnectError('the operation timed out', Code.DeadlineExceeded)), timeoutMs);
+    }
+    if (options.shutdownSignal.aborted) this.abort(options.shutdownSignal.reason);
+    calls.add(this);
+    res.once('close', this.#onClose);
+  }
+
+  abort(reason: unknown): void {
+    if (!this.#controller.signal.aborted) this.#controller.abort(reason);
+  }
+
+  /** Runs the interceptors and the implementation, and writes each message as it comes. */
+  async run(input: unknown): Promise<void> {
+    let messages: AsyncIterator<Message> | undefined;
+    let done = false;
+    try {
+      const response = await this.route.invoke(this.#request(input));
+      response.header.forEach((value, key) => this.#header.set(key, value));
+      messages = response.message[Symbol.asyncIterator]();
+      for (;;) {
+        const next = await messages.next();
+        if (next.done) break;
+        if (!(await this.#write(this.route.serialization.getO(true).serialize(next.value)))) return; // the client is gone
+      }
+      done = true;
+      response.trailer.forEach((value, key) => this.#trailer.set(key, value));
+      this.end(undefined);
+    } catch (error) {
+      done = true;
+      this.end(error);
+    } finally {
+      // Stopped early (the client left): let the implementation's generator finish.
+      if (!done) messages?.return?.().catch(() => {});
+      this.end(undefined);
+    }
+  }
+
+  /** Writes one message; false when the stream can no longer be written (the client left). */
+  async #write(bytes: Uint8Array): Promise<boolean> {
+    const { res } = this;
+    let flags = 0;
+    if (this.compression && bytes.byteLength >= compressMinBytes) {
+      bytes = await this.compression.compress(bytes);
+      flags = 1;
+    }
+    if (res.destroyed || res.writableEnded) return false;
+    if (!res.headersSent) res.writeHead(200, nodeHeaders(this.#header));
+    if (res.write(encodeEnvelope(flags, bytes))) return true;
+    return new Promise<boolean>((resolve) => {
+      const settle = () => {
+        res.off('drain', settle);
+        res.off('close', settle);
+        resolve(!res.destroyed);
+      };
+      res.on('drain', settle);
+      res.on('close', settle);
+    });
+  }
+
+  /** Ends the stream once: headers if none went out yet, then the status in trailers. */
+  end(error: unknown): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (this.#deadline) clearTimeout(this.#deadline);
+    this.calls.delete(this);
+    this.res.off('close', this.#onClose);
+    this.abort(callEnded);
+    const { res } = this;
+    if (res.destroyed || res.writableEnded) return;
+    const trailer = error === undefined ? this.#trailer : setTrailerStatus(this.#trailer, asConnectError(error));
+    answerSafely(res, () => {
+      if (!res.headersSent) res.writeHead(200, nodeHeaders(this.#header));
+      (res as HttpResponse & { addTrailers(t: Record<string, string | string[]>): void }).addTrailers(nodeHeaders(trailer));
+      res.end();
+    });
+  }
+
+  #request(input: unknown): CallRequest {
+    const { req, route, options } = this;
+    const authority = 'authority' in req ? req.authority : req.headers.host;
+    const deadlineAt = this.#deadlineAt;
+    return {
+      stream: true,
+      service: route.method.parent,
+      method: route.method,
+      requestMethod: 'POST',
+      url: `http://${authority ?? ''}${req.url ?? ''}`,
+      header: requestHeaders(req.headers),
+      contextValues: options.contextValues?.(req) ?? createContextValues(),
+      message: createAsyncIterable([input]) as never,
+      signal: this.#controller.signal,
+      responseHeader: this.#header,
+      responseTrailer: this.#trailer,
+      timeoutMs: () => (deadlineAt === undefined ? undefined : deadlineAt - Date.now()),
+    };
+  }
+}
