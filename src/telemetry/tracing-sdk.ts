@@ -2,6 +2,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, ConsoleSpanExporter, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-node';
+import { markTracingRegistered } from './tracing.js';
 
 /** The trace exporter the configuration chose (see `Config.tracesExporter`). */
 export type TracesExporter = 'otlp' | 'console';
@@ -26,6 +27,7 @@ export function startTracingSdk(exporter: TracesExporter, build: { version: stri
   const spanExporter: SpanExporter = exporter === 'otlp' ? new OTLPTraceExporter() : new ConsoleSpanExporter();
   const provider = new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(spanExporter)] });
   provider.register();
+  markTracingRegistered();
   return {
     shutdown: () => provider.shutdown().catch(() => {}),
   };

@@ -1,4 +1,4 @@
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, INVALID_SPAN_CONTEXT, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Attributes, Context, Span, TextMapGetter } from '@opentelemetry/api';
 
 /**
@@ -6,6 +6,26 @@ import type { Attributes, Context, Span, TextMapGetter } from '@opentelemetry/ap
  * span is a no-op and nothing is propagated; main.ts registers the SDK before the app loads.
  */
 export const tracer = trace.getTracer('orchestrator');
+
+let sdkRegistered = false;
+
+/**
+ * Called by whoever registers a trace SDK (tracing-sdk.ts; the tests' in-memory one). Until then
+ * every span would be a no-op and no context is kept or propagated, so the helpers below skip
+ * creating spans and contexts altogether: the RPC, transition, commit and bus spans cost a few
+ * percent of the server's CPU per transition for nothing.
+ */
+export function markTracingRegistered(): void {
+  sdkRegistered = true;
+}
+
+/** Whether a trace SDK is registered (spans are recorded and contexts propagated). */
+export function tracingOn(): boolean {
+  return sdkRegistered;
+}
+
+/** What `work` gets while tracing is off: the API's own non-recording span. */
+const idleSpan: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
 export interface SpanOptions {
   kind?: SpanKind;
@@ -27,6 +47,7 @@ export function startChildSpan(name: string, options: SpanOptions): { span: Span
  * expected rejection (a refused input) is not an error of this span.
  */
 export async function inSpan<T>(name: string, options: SpanOptions, work: (span: Span) => Promise<T>, isFault: (error: unknown) => boolean = () => true): Promise<T> {
+  if (!sdkRegistered) return work(idleSpan);
   const { span, active } = startChildSpan(name, options);
   try {
     return await context.with(active, () => work(span));
@@ -40,6 +61,7 @@ export async function inSpan<T>(name: string, options: SpanOptions, work: (span:
 
 /** `inSpan` for synchronous work (listeners that must run before the caller continues). */
 export function inSpanSync<T>(name: string, options: SpanOptions, work: (span: Span) => T): T {
+  if (!sdkRegistered) return work(idleSpan);
   const { span, active } = startChildSpan(name, options);
   try {
     return context.with(active, () => work(span));
@@ -59,6 +81,7 @@ export function markFailed(span: Span, error: unknown): void {
 
 /** The W3C `traceparent` of the active span, or undefined (no SDK, or nothing sampled to carry). */
 export function currentTraceparent(): string | undefined {
+  if (!sdkRegistered) return undefined;
   const carrier: Record<string, string> = {};
   propagation.inject(context.active(), carrier);
   return carrier.traceparent;
@@ -66,7 +89,7 @@ export function currentTraceparent(): string | undefined {
 
 /** The context a `traceparent` (and `tracestate`) names, below the root; the root when absent or invalid. */
 export function contextFromTraceparent(traceparent: string | undefined, tracestate?: string): Context {
-  if (!traceparent) return ROOT_CONTEXT;
+  if (!traceparent || !sdkRegistered) return ROOT_CONTEXT;
   return propagation.extract(ROOT_CONTEXT, tracestate ? { traceparent, tracestate } : { traceparent });
 }
 

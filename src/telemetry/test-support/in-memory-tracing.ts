@@ -1,4 +1,5 @@
 import { InMemorySpanExporter, NodeTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-node';
+import { markTracingRegistered } from '../tracing.js';
 
 /**
  * Registers the real trace SDK for this test process (AsyncLocalStorage context, W3C
@@ -8,5 +9,6 @@ import { InMemorySpanExporter, NodeTracerProvider, SimpleSpanProcessor } from '@
 export function registerInMemoryTracing(): InMemorySpanExporter {
   const exporter = new InMemorySpanExporter();
   new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }).register();
+  markTracingRegistered();
   return exporter;
 }
