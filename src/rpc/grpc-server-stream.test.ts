@@ -148,6 +148,32 @@ describe('the gRPC server-stream fast path', () => {
     }
   });
 
+  it('produces no faster than a slow client reads (flow control), and stops when it leaves', async () => {
+    const session = http2.connect(`http://127.0.0.1:${servers.fast.server.port}`);
+    try {
+      const stream = session.request({ ':method': 'POST', ':path': watch, te: 'trailers', ...grpc });
+      stream.on('error', () => {});
+      stream.pause(); // reads nothing: HTTP/2 flow control and the server's buffer fill up
+      stream.end(envelope(request('many')));
+      await until(() => (servers.fast.seen.produced ?? 0) > 0);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const stalled = servers.fast.seen.produced!;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // 7 bytes a message: a 64 KiB window and the stream's buffers hold some thousands, not more.
+      assert.equal(servers.fast.seen.produced, stalled, 'the implementation waits while nobody reads');
+      assert.ok(stalled < 100_000, `${stalled} messages produced for a client that reads none`);
+      stream.resume();
+      await until(() => servers.fast.seen.produced! > stalled + 1000);
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const after = servers.fast.seen.produced!;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(servers.fast.seen.produced, after, 'the implementation stops once the client left');
+    } finally {
+      session.close();
+    }
+  });
+
   it('ends open streams with unavailable when the server shuts down', async () => {
     const own = await serve(true);
     try {

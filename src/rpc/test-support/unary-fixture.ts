@@ -12,7 +12,7 @@ import { startServer } from '../server.js';
  * (sets a response header and trailer), `bad-header` (one Node cannot write), `wait` (until the call's signal aborts); GetInfo answers
  * more than 1 KiB. The server stream grpc.health.v1.Health/Watch: three messages, or as `service` says: `headers`, `fail` (an error
  * with metadata and details after one message), `crash` (a plain Error before any), `empty`, `wait` (one message, then until the
- * signal aborts), `bad-header`; orchestrator.v1.OrchestratorService/WatchWorkflow yields two messages over 1 KiB.
+ * signal aborts), `bad-header`, `many` (messages until the client leaves, counted in `produced`); orchestrator.v1.OrchestratorService/WatchWorkflow yields two messages over 1 KiB.
  */
 export const silent = { debug() {}, info() {}, warn() {}, error() {}, child() { return silent; } } as never;
 export const requestKey = createContextKey<string>('none');
@@ -21,6 +21,8 @@ export const requestKey = createContextKey<string>('none');
 export interface Seen {
   calls: { path: string; contentType: string | null; value: string; timeoutMs: number | undefined }[];
   aborted: unknown[];
+  /** Messages the `many` stream has produced so far. */
+  produced?: number;
 }
 
 export function routes(seen: Seen) {
@@ -73,6 +75,14 @@ export function routes(seen: Seen) {
           case 'fail':
             yield serving;
             throw new ConnectError('went wrong', Code.FailedPrecondition, { 'x-reason': 'broken' }, [{ desc: HealthCheckRequestSchema, value: { service: 'detail' } }]);
+          case 'many':
+            // As fast as the stream takes them, until the client leaves.
+            for (seen.produced = 0; !ctx.signal.aborted; seen.produced++) {
+              yield serving;
+              // Lets timers run even if a server never made this wait.
+              if (seen.produced % 100 === 0) await new Promise((resolve) => setImmediate(resolve));
+            }
+            return;
           case 'wait':
             yield serving;
             await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => {
