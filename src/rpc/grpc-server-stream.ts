@@ -66,8 +66,9 @@ export function createGrpcServerStreamHandler(methods: ServerStreamingMethods, o
     if (compression.error) return false;
     const timeout = parseTimeout(headerValue(headers['grpc-timeout']), options.maxTimeoutMs);
     if (timeout.error) return false;
-    const call = new StreamCall(req, res, route, options, calls, timeout.timeoutMs, compression.response);
     readBody(req, { max: options.readMaxBytes + 5, tooLarge: (head) => tooLarge(head, options.readMaxBytes, 'server-streaming') }, (error, body) => {
+      // Not before: a client that leaves mid-body gets no answer, and leaves no call behind.
+      const call = new StreamCall(req, res, route, options, calls, timeout.timeoutMs, compression.response);
       if (error) return call.end(error);
       requestMessage(body!, compression.request, options.readMaxBytes, 'server-streaming')
         .then((bytes) => call.run(route.serialization.getI(true).parse(bytes)))
