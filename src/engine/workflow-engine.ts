@@ -1,7 +1,7 @@
 import { ChildWorkflows, WORKFLOW_START } from './child-workflows.js';
 import type { EngineLogger, ResolvedEngineOptions, WorkflowEngineOptions } from './engine-options.js';
 import { resolveEngineOptions } from './engine-options.js';
-import { EngineError, InvalidInputError, MachineDefinitionError, WorkflowNotFoundError } from './errors.js';
+import { EngineError, InvalidInputError, MachineDefinitionError } from './errors.js';
 import { guardStream, storeFailure } from './store-failures.js';
 import { InstanceCache } from './instance-cache.js';
 import type { JsonObject } from './json.js';

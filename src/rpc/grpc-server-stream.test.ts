@@ -8,64 +8,14 @@ import { createGrpcTransport } from '@connectrpc/connect-node';
 import { Health, HealthCheckRequestSchema } from '../../gen/grpc/health/v1/health_pb.js';
 import { WatchWorkflowRequestSchema } from '../../gen/orchestrator/v1/orchestrator_pb.js';
 import { createGrpcServerStreamHandler } from './grpc-server-stream.js';
+import { envelope, grpc, send, visible } from './test-support/grpc-wire.js';
 import { routes, serve, serveBoth, until } from './test-support/unary-fixture.js';
 import { recordUnaryMethods, type ServerStreamingMethods } from './unary-call.js';
 
 const watch = '/grpc.health.v1.Health/Watch';
 const watchWorkflow = '/orchestrator.v1.OrchestratorService/WatchWorkflow';
-const grpc = { 'content-type': 'application/grpc' };
-
-function envelope(message: Uint8Array, flags = 0): Buffer {
-  const head = Buffer.alloc(5);
-  head.writeUInt8(flags, 0);
-  head.writeUInt32BE(message.byteLength, 1);
-  return Buffer.concat([head, message]);
-}
 
 const request = (service: string) => toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, { service }));
-
-interface Answer {
-  status: number;
-  headers: Record<string, unknown>;
-  trailers: Record<string, unknown>;
-  /** The DATA frames' bytes, in hex. */
-  body: string;
-}
-
-/** One raw HTTP/2 request, as a gRPC client sends it, read to its end. */
-function send(port: number, path: string, body: Buffer, headers: Record<string, string>): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const session = http2.connect(`http://127.0.0.1:${port}`);
-    session.on('error', reject);
-    const stream = session.request({ ':method': 'POST', ':path': path, te: 'trailers', ...headers });
-    const answer: Answer = { status: 0, headers: {}, trailers: {}, body: '' };
-    const chunks: Buffer[] = [];
-    stream.on('response', (h) => {
-      answer.status = Number(h[':status']);
-      answer.headers = h;
-    });
-    stream.on('trailers', (t) => (answer.trailers = t));
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('end', () => {
-      answer.body = Buffer.concat(chunks).toString('hex');
-      session.close();
-      resolve(answer);
-    });
-    stream.on('error', reject);
-    stream.end(body);
-  });
-}
-
-/** What a gRPC client depends on (not date). */
-function visible(a: Answer) {
-  const pick = (from: Record<string, unknown>, keys: string[]) => Object.fromEntries(keys.map((k) => [k, from[k]]));
-  return {
-    status: a.status,
-    body: a.body,
-    headers: pick(a.headers, ['content-type', 'grpc-encoding', 'x-header', 'grpc-status', 'grpc-message']),
-    trailers: pick(a.trailers, ['grpc-status', 'grpc-message', 'grpc-status-details-bin', 'x-trailer', 'x-reason']),
-  };
-}
 
 /** Requests and what connect-node answers them with; the fast path must answer the same. */
 const cases: { name: string; path: string; body: Buffer; headers: Record<string, string>; status: string }[] = [

@@ -1,19 +1,21 @@
 import { create, type DescMessage, type DescMethodServerStreaming, type Message } from '@bufbuild/protobuf';
-import { Code, ConnectError, createContextValues, type HandlerContext, type StreamRequest, type StreamResponse } from '@connectrpc/connect';
-import { compressionNegotiate, createAsyncIterable, createMethodSerializationLookup, encodeEnvelope, type Compression, type MethodSerializationLookup } from '@connectrpc/connect/protocol';
-import { contentTypeProto, grpcStatusOk, parseContentType, parseTimeout, setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
-import { message as requestMessage, tooLarge } from './grpc-unary.js';
+import { Code, ConnectError, type StreamRequest, type StreamResponse } from '@connectrpc/connect';
+import { createAsyncIterable, encodeEnvelope, type Compression } from '@connectrpc/connect/protocol';
+import { grpcStatusOk, setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
+import { grpcResponseHeader, message as requestMessage, plainGrpcRequest, tooLarge } from './grpc-unary.js';
 import type { HttpRequest, HttpResponse } from './http-handler.js';
 import {
   answerSafely,
   asConnectError,
   callEnded,
   CallRegistry,
-  compressions,
-  headerValue,
+  handlerContext,
+  methodRoutes,
   nodeHeaders,
   readBody,
-  requestHeaders,
+  requestBasics,
+  type CallExtras,
+  type Route,
   type ServerStreamingMethods,
   type ServerStreamingSpec,
   type UnaryHandler,
@@ -24,12 +26,6 @@ import {
 const compressMinBytes = 1024;
 
 type Next = (req: StreamRequest) => Promise<StreamResponse>;
-
-interface Route {
-  method: DescMethodServerStreaming;
-  serialization: MethodSerializationLookup<DescMessage, DescMessage>;
-  invoke: Next;
-}
 
 /**
  * Server-streaming gRPC calls (HTTP/2, protobuf; WatchWorkflow, WatchWorkflows) without
@@ -46,29 +42,18 @@ interface Route {
  * stay with connect-node. grpc-server-stream.test.ts compares the two paths frame by frame.
  */
 export function createGrpcServerStreamHandler(methods: ServerStreamingMethods, options: UnaryOptions): UnaryHandler {
-  const routes = new Map<string, Route>();
-  for (const [path, spec] of methods) {
-    routes.set(path, {
-      method: spec.method,
-      serialization: createMethodSerializationLookup(spec.method, undefined, options.jsonOptions, { readMaxBytes: options.readMaxBytes, writeMaxBytes: 0xffffffff }),
-      invoke: options.interceptors.reduceRight<Next>((next, interceptor) => interceptor(next as never) as Next, implementation(spec)),
-    });
-  }
+  const routes = methodRoutes(methods, options, implementation);
   const calls = new CallRegistry(options.shutdownSignal);
   return (req, res) => {
-    if (req.method !== 'POST' || req.httpVersionMajor !== 2) return false;
+    if (req.method !== 'POST') return false;
     const route = routes.get(req.url ?? '');
     if (!route) return false;
-    const headers = req.headers;
-    const type = parseContentType(headers['content-type'] ?? null);
-    if (!type || !type.binary) return false;
-    const compression = compressionNegotiate(compressions, headerValue(headers['grpc-encoding']), headerValue(headers['grpc-accept-encoding']), 'grpc-accept-encoding');
-    if (compression.error) return false;
-    const timeout = parseTimeout(headerValue(headers['grpc-timeout']), options.maxTimeoutMs);
-    if (timeout.error) return false;
+    const plain = plainGrpcRequest(req, options);
+    if (!plain) return false;
+    const { compression, timeoutMs } = plain;
     readBody(req, { max: options.readMaxBytes + 5, tooLarge: (head) => tooLarge(head, options.readMaxBytes, 'server-streaming') }, (error, body) => {
       // Not before: a client that leaves mid-body gets no answer, and leaves no call behind.
-      const call = new StreamCall(req, res, route, options, calls, timeout.timeoutMs, compression.response);
+      const call = new StreamCall(req, res, route, options, calls, timeoutMs, compression.response);
       if (error) return call.end(error);
       requestMessage(body!, compression.request, options.readMaxBytes, 'server-streaming')
         .then((bytes) => call.run(route.serialization.getI(true).parse(bytes)))
@@ -78,29 +63,14 @@ export function createGrpcServerStreamHandler(methods: ServerStreamingMethods, o
   };
 }
 
-type CallRequest = StreamRequest & { responseHeader: Headers; responseTrailer: Headers; timeoutMs: () => number | undefined };
-
 /** The implementation as the innermost `next`, with the context connect gives it. */
 function implementation(spec: ServerStreamingSpec): Next {
   const { method } = spec;
   return async (req) => {
-    const { responseHeader, responseTrailer, timeoutMs } = req as CallRequest;
-    const context: HandlerContext = {
-      method,
-      service: req.service,
-      requestMethod: req.requestMethod,
-      protocolName: 'grpc',
-      url: req.url,
-      requestHeader: req.header,
-      responseHeader,
-      responseTrailer,
-      values: req.contextValues,
-      timeoutMs,
-      signal: req.signal,
-    };
+    const context = handlerContext(method, req as StreamRequest & CallExtras);
     const input = await single(req.message);
     const output = spec.impl(input as never, context) as AsyncIterable<unknown>;
-    return { stream: true, service: req.service, method, header: responseHeader, trailer: responseTrailer, message: messagesOf(method.output, output) };
+    return { stream: true, service: req.service, method, header: context.responseHeader, trailer: context.responseTrailer, message: messagesOf(method.output, output) };
   };
 }
 
@@ -119,7 +89,7 @@ class StreamCall {
   readonly #controller = new AbortController();
   readonly #deadlineAt: number | undefined;
   readonly #deadline: ReturnType<typeof setTimeout> | undefined;
-  readonly #header = new Headers({ 'content-type': contentTypeProto });
+  readonly #header: Headers;
   readonly #trailer = new Headers({ 'grpc-status': grpcStatusOk });
   #ended = false;
   readonly #onClose = () => this.abort(new ConnectError('the client closed the connection', Code.Canceled));
@@ -127,13 +97,13 @@ class StreamCall {
   constructor(
     private readonly req: HttpRequest,
     private readonly res: HttpResponse,
-    private readonly route: Route,
+    private readonly route: Route<DescMethodServerStreaming, Next>,
     private readonly options: UnaryOptions,
     private readonly calls: CallRegistry,
     timeoutMs: number | undefined,
     private readonly compression: Compression | null,
   ) {
-    if (compression) this.#header.set('grpc-encoding', compression.name);
+    this.#header = grpcResponseHeader(compression);
     if (timeoutMs !== undefined) {
       this.#deadlineAt = Date.now() + timeoutMs;
       this.#deadline = setTimeout(() => this.abort(new ConnectError('the operation timed out', Code.DeadlineExceeded)), timeoutMs);
@@ -213,23 +183,18 @@ class StreamCall {
     });
   }
 
-  #request(input: unknown): CallRequest {
-    const { req, route, options } = this;
-    const authority = 'authority' in req ? req.authority : req.headers.host;
-    const deadlineAt = this.#deadlineAt;
+  #request(input: unknown): StreamRequest & CallExtras {
+    const { route } = this;
     return {
+      ...requestBasics(this.req, this.options, this.#deadlineAt),
       stream: true,
       service: route.method.parent,
       method: route.method,
-      requestMethod: 'POST',
-      url: `http://${authority ?? ''}${req.url ?? ''}`,
-      header: requestHeaders(req.headers),
-      contextValues: options.contextValues?.(req) ?? createContextValues(),
       message: createAsyncIterable([input]) as never,
       signal: this.#controller.signal,
       responseHeader: this.#header,
       responseTrailer: this.#trailer,
-      timeoutMs: () => (deadlineAt === undefined ? undefined : deadlineAt - Date.now()),
+      protocolName: 'grpc',
     };
   }
 }

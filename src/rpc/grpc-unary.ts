@@ -1,7 +1,7 @@
 import { Code, ConnectError } from '@connectrpc/connect';
 import { compressionNegotiate, encodeEnvelope, type Compression } from '@connectrpc/connect/protocol';
 import { contentTypeProto, grpcStatusOk, parseContentType, parseTimeout, setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
-import type { HttpResponse } from './http-handler.js';
+import type { HttpRequest, HttpResponse } from './http-handler.js';
 import { asConnectError, compressions, createUnaryHandler, headerValue, nodeHeaders, writeMaybeCompressed } from './unary-call.js';
 import type { UnaryHandler, UnaryMethods, UnaryOptions } from './unary-call.js';
 
@@ -15,28 +15,44 @@ import type { UnaryHandler, UnaryMethods, UnaryOptions } from './unary-call.js';
  */
 export function createGrpcUnaryHandler(methods: UnaryMethods, options: UnaryOptions): UnaryHandler {
   return createUnaryHandler(methods, options, (req, res) => {
-    if (req.httpVersionMajor !== 2) return undefined;
-    const headers = req.headers;
-    const type = parseContentType(headers['content-type'] ?? null);
-    if (!type || !type.binary) return undefined;
-    const compression = compressionNegotiate(compressions, headerValue(headers['grpc-encoding']), headerValue(headers['grpc-accept-encoding']), 'grpc-accept-encoding');
-    if (compression.error) return undefined;
-    const timeout = parseTimeout(headerValue(headers['grpc-timeout']), options.maxTimeoutMs);
-    if (timeout.error) return undefined;
-    const responseHeader = new Headers({ 'content-type': contentTypeProto });
-    if (compression.response) responseHeader.set('grpc-encoding', compression.response.name);
+    const plain = plainGrpcRequest(req, options);
+    if (!plain) return undefined;
+    const { compression, timeoutMs } = plain;
     const reply: Reply = { res, compression: compression.response };
     return {
       protocolName: 'grpc',
       binary: true,
-      timeoutMs: timeout.timeoutMs,
+      timeoutMs,
       limits: { max: options.readMaxBytes + 5, tooLarge: (head) => tooLarge(head, options.readMaxBytes) },
-      responseHeader,
+      responseHeader: grpcResponseHeader(compression.response),
       responseTrailer: new Headers({ 'grpc-status': grpcStatusOk }),
       decode: (body) => message(body, compression.request, options.readMaxBytes),
       answer: (response, error, header, trailer) => answer(reply, response, error, header, trailer),
     };
   });
+}
+
+/**
+ * What a gRPC fast path needs to know of a request it can take: HTTP/2, protobuf, a compression
+ * it knows, a valid `grpc-timeout`. Undefined for anything else (connect-node answers it).
+ */
+export function plainGrpcRequest(req: HttpRequest, options: Pick<UnaryOptions, 'maxTimeoutMs'>): { compression: ReturnType<typeof compressionNegotiate>; timeoutMs: number | undefined } | undefined {
+  if (req.httpVersionMajor !== 2) return undefined;
+  const headers = req.headers;
+  const type = parseContentType(headers['content-type'] ?? null);
+  if (!type || !type.binary) return undefined;
+  const compression = compressionNegotiate(compressions, headerValue(headers['grpc-encoding']), headerValue(headers['grpc-accept-encoding']), 'grpc-accept-encoding');
+  if (compression.error) return undefined;
+  const timeout = parseTimeout(headerValue(headers['grpc-timeout']), options.maxTimeoutMs);
+  if (timeout.error) return undefined;
+  return { compression, timeoutMs: timeout.timeoutMs };
+}
+
+/** The response header a gRPC answer starts with. */
+export function grpcResponseHeader(compression: Compression | null): Headers {
+  const header = new Headers({ 'content-type': contentTypeProto });
+  if (compression) header.set('grpc-encoding', compression.name);
+  return header;
 }
 
 /** A body over one full-size message: the first is too large, or a second one follows. */

@@ -1,4 +1,4 @@
-import { create, type DescMessage, type DescMethodUnary, type JsonReadOptions, type JsonWriteOptions } from '@bufbuild/protobuf';
+import { create, type DescMessage, type DescMethod, type DescMethodUnary, type JsonReadOptions, type JsonWriteOptions } from '@bufbuild/protobuf';
 import {
   Code,
   ConnectError,
@@ -9,6 +9,7 @@ import {
   type HandlerContext,
   type Interceptor,
   type MethodImplSpec,
+  type StreamRequest,
   type UnaryRequest,
   type UnaryResponse,
 } from '@connectrpc/connect';
@@ -52,11 +53,13 @@ export type ServerStreamingMethods = Map<string, ServerStreamingSpec>;
 type Next = (req: UnaryRequest) => Promise<UnaryResponse>;
 
 /** A method ready to serve: its serializers and its implementation inside the interceptors. */
-export interface UnaryRoute {
-  method: DescMethodUnary;
+export interface Route<M, N> {
+  method: M;
   serialization: MethodSerializationLookup<DescMessage, DescMessage>;
-  invoke: Next;
+  invoke: N;
 }
+
+export type UnaryRoute = Route<DescMethodUnary, Next>;
 
 /** connect-node's default `acceptCompression`, in its order of preference. */
 export const compressions: Compression[] = [compressionGzip, compressionBrotli];
@@ -90,13 +93,14 @@ export function recordUnaryMethods(router: ConnectRouter, into: UnaryMethods, st
   return recording;
 }
 
-function unaryRoutes(methods: ReadonlyMap<string, UnarySpec>, options: UnaryOptions): Map<string, UnaryRoute> {
-  const routes = new Map<string, UnaryRoute>();
+/** Each method's route, with the interceptor chain composed once around `implementation(spec)`. */
+export function methodRoutes<S extends MethodImplSpec, N>(methods: ReadonlyMap<string, S>, options: UnaryOptions, implementation: (spec: S) => N): Map<string, Route<S['method'], N>> {
+  const routes = new Map<string, Route<S['method'], N>>();
   for (const [path, spec] of methods) {
     routes.set(path, {
       method: spec.method,
       serialization: createMethodSerializationLookup(spec.method, undefined, options.jsonOptions, { readMaxBytes: options.readMaxBytes, writeMaxBytes: 0xffffffff }),
-      invoke: options.interceptors.reduceRight<Next>((next, interceptor) => interceptor(next as never) as Next, implementation(spec)),
+      invoke: options.interceptors.reduceRight<N>((next, interceptor) => interceptor(next as never) as N, implementation(spec)),
     });
   }
   return routes;
@@ -106,28 +110,52 @@ function unaryRoutes(methods: ReadonlyMap<string, UnarySpec>, options: UnaryOpti
 function implementation(spec: UnarySpec): Next {
   const { method } = spec;
   return async (req) => {
-    const { responseHeader, responseTrailer, protocolName, timeoutMs } = req as CallRequest;
-    const context: HandlerContext = {
-      method,
-      service: req.service,
-      requestMethod: req.requestMethod,
-      protocolName,
-      url: req.url,
-      requestHeader: req.header,
-      responseHeader,
-      responseTrailer,
-      values: req.contextValues,
-      timeoutMs,
-      get signal() {
-        return req.signal;
-      },
-    };
+    const context = handlerContext(method, req as CallRequest);
     const output = await spec.impl(req.message as never, context);
-    return { stream: false, service: req.service, method, header: responseHeader, trailer: responseTrailer, message: create(method.output, output as never) };
+    return { stream: false, service: req.service, method, header: context.responseHeader, trailer: context.responseTrailer, message: create(method.output, output as never) };
   };
 }
 
-type CallRequest = UnaryRequest & { responseHeader: Headers; responseTrailer: Headers; protocolName: string; timeoutMs: () => number | undefined };
+/** What the fast paths add to connect's request, for the implementation's context. */
+export interface CallExtras {
+  responseHeader: Headers;
+  responseTrailer: Headers;
+  protocolName: string;
+  timeoutMs: () => number | undefined;
+}
+
+type CallRequest = UnaryRequest & CallExtras;
+
+/** The implementation's context from the (intercepted) request, with the fields connect gives it. */
+export function handlerContext(method: DescMethod, req: (UnaryRequest | StreamRequest) & CallExtras): HandlerContext {
+  return {
+    method,
+    service: req.service,
+    requestMethod: req.requestMethod,
+    protocolName: req.protocolName,
+    url: req.url,
+    requestHeader: req.header,
+    responseHeader: req.responseHeader,
+    responseTrailer: req.responseTrailer,
+    values: req.contextValues,
+    timeoutMs: req.timeoutMs,
+    get signal() {
+      return req.signal;
+    },
+  };
+}
+
+/** The parts of the interceptors' request that every fast path takes from the HTTP request alike. */
+export function requestBasics(req: HttpRequest, options: UnaryOptions, deadlineAt: number | undefined) {
+  const authority = 'authority' in req ? req.authority : req.headers.host;
+  return {
+    requestMethod: 'POST',
+    url: `http://${authority ?? ''}${req.url ?? ''}`,
+    header: requestHeaders(req.headers),
+    contextValues: options.contextValues?.(req) ?? createContextValues(),
+    timeoutMs: () => (deadlineAt === undefined ? undefined : deadlineAt - Date.now()),
+  };
+}
 
 /** What a protocol module makes of a request it takes: how to read it and how to answer it. */
 export interface UnaryExchange {
@@ -153,7 +181,7 @@ export function createUnaryHandler(
   options: UnaryOptions,
   exchange: (req: HttpRequest, res: HttpResponse) => UnaryExchange | undefined,
 ): UnaryHandler {
-  const routes = unaryRoutes(methods, options);
+  const routes = methodRoutes(methods, options, implementation);
   const calls = new CallRegistry(options.shutdownSignal);
   return (req, res) => {
     if (req.method !== 'POST') return false;
@@ -245,27 +273,21 @@ class UnaryCall {
   }
 
   #request(message: unknown): CallRequest {
-    const { req } = this;
     const { route, responseHeader, responseTrailer, protocolName, options } = this.init;
-    const authority = 'authority' in req ? req.authority : req.headers.host;
-    const deadlineAt = this.#deadlineAt;
     const call = this;
     return {
+      ...requestBasics(this.req, options, this.#deadlineAt),
       stream: false,
       service: route.method.parent,
       method: route.method,
-      requestMethod: 'POST',
-      url: `http://${authority ?? ''}${req.url ?? ''}`,
-      header: requestHeaders(req.headers),
-      contextValues: options.contextValues?.(req) ?? createContextValues(),
       message: message as never,
+      // A getter, so that the signal is created only when something reads it.
       get signal() {
         return call.signal;
       },
       responseHeader,
       responseTrailer,
       protocolName,
-      timeoutMs: () => (deadlineAt === undefined ? undefined : deadlineAt - Date.now()),
     };
   }
 
