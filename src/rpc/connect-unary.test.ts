@@ -48,6 +48,7 @@ const cases: { name: string; path: string; body: Buffer | string; headers: Recor
   { name: 'ok', path: check, body: '{}', headers: json, expect: 200 },
   { name: 'charset in the content type', path: check, body: '{"service":""}', headers: { 'content-type': 'application/json; charset=utf-8' }, expect: 200 },
   { name: 'headers and trailers set by the handler', path: check, body: '{"service":"headers"}', headers: json, expect: 200 },
+  { name: 'a header and a trailer under one muxed name', path: check, body: '{"service":"mux"}', headers: json, expect: 200 },
   { name: 'a ConnectError with metadata', path: check, body: '{"service":"missing"}', headers: json, expect: 404 },
   { name: 'a ConnectError with details', path: check, body: '{"service":"details"}', headers: json, expect: 400 },
   { name: 'a plain Error (internal)', path: check, body: '{"service":"crash"}', headers: json, expect: 500 },

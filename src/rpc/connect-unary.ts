@@ -6,10 +6,9 @@ import {
   errorToJsonBytes,
   parseContentType,
   parseTimeout,
-  trailerMux,
 } from '@connectrpc/connect/protocol-connect';
 import type { HttpResponse } from './http-handler.js';
-import { asConnectError, compressions, createUnaryHandler, headerValue, nodeHeaders, writeMaybeCompressed } from './unary-call.js';
+import { asConnectError, compressions, createUnaryHandler, headersOf, headerValue, nodeHeaders, writeMaybeCompressed } from './unary-call.js';
 import type { UnaryHandler, UnaryMethods, UnaryOptions } from './unary-call.js';
 
 /**
@@ -38,7 +37,7 @@ export function createConnectUnaryHandler(methods: UnaryMethods, options: UnaryO
       binary: type.binary,
       timeoutMs: timeout.timeoutMs,
       limits: length === undefined ? { max: options.readMaxBytes } : { exact: length, max: options.readMaxBytes },
-      responseHeader: new Headers({ 'content-type': type.binary ? contentTypeUnaryProto : contentTypeUnaryJson }),
+      responseHeader: headersOf({ 'content-type': type.binary ? contentTypeUnaryProto : contentTypeUnaryJson }),
       responseTrailer: new Headers(),
       decode: (body) => (compression.request ? compression.request.decompress(body, options.readMaxBytes) : Promise.resolve(body)),
       answer: (response, error, header, trailer) => answer(reply, response, error, header, trailer),
@@ -66,7 +65,7 @@ function answer(reply: Reply, message: Uint8Array | undefined, error: unknown, h
   writeMaybeCompressed(res, reply.compression, body!, (bytes, compressed) => {
     if (res.destroyed || res.writableEnded) return;
     if (compressed) header.set('content-encoding', reply.compression!.name);
-    res.writeHead(status, nodeHeaders(trailerMux(header, trailer), { 'content-length': String(bytes.byteLength) }));
+    res.writeHead(status, nodeHeaders(header, { 'content-length': String(bytes.byteLength) }, trailer));
     res.end(bytes);
   });
 }

@@ -10,6 +10,7 @@ import {
   callEnded,
   CallRegistry,
   handlerContext,
+  headersOf,
   methodRoutes,
   nodeHeaders,
   readBody,
@@ -90,7 +91,7 @@ class StreamCall {
   readonly #deadlineAt: number | undefined;
   readonly #deadline: ReturnType<typeof setTimeout> | undefined;
   readonly #header: Headers;
-  readonly #trailer = new Headers({ 'grpc-status': grpcStatusOk });
+  readonly #trailer = headersOf({ 'grpc-status': grpcStatusOk });
   #ended = false;
   readonly #onClose = () => this.abort(new ConnectError('the client closed the connection', Code.Canceled));
 

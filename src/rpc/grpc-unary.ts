@@ -2,7 +2,7 @@ import { Code, ConnectError } from '@connectrpc/connect';
 import { compressionNegotiate, encodeEnvelope, type Compression } from '@connectrpc/connect/protocol';
 import { contentTypeProto, grpcStatusOk, parseContentType, parseTimeout, setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
 import type { HttpRequest, HttpResponse } from './http-handler.js';
-import { asConnectError, compressions, createUnaryHandler, headerValue, nodeHeaders, writeMaybeCompressed } from './unary-call.js';
+import { asConnectError, compressions, createUnaryHandler, headersOf, headerValue, nodeHeaders, writeMaybeCompressed } from './unary-call.js';
 import type { UnaryHandler, UnaryMethods, UnaryOptions } from './unary-call.js';
 
 /**
@@ -25,7 +25,7 @@ export function createGrpcUnaryHandler(methods: UnaryMethods, options: UnaryOpti
       timeoutMs,
       limits: { max: options.readMaxBytes + 5, tooLarge: (head) => tooLarge(head, options.readMaxBytes) },
       responseHeader: grpcResponseHeader(compression.response),
-      responseTrailer: new Headers({ 'grpc-status': grpcStatusOk }),
+      responseTrailer: headersOf({ 'grpc-status': grpcStatusOk }),
       decode: (body) => message(body, compression.request, options.readMaxBytes),
       answer: (response, error, header, trailer) => answer(reply, response, error, header, trailer),
     };
@@ -50,9 +50,7 @@ export function plainGrpcRequest(req: HttpRequest, options: Pick<UnaryOptions, '
 
 /** The response header a gRPC answer starts with. */
 export function grpcResponseHeader(compression: Compression | null): Headers {
-  const header = new Headers({ 'content-type': contentTypeProto });
-  if (compression) header.set('grpc-encoding', compression.name);
-  return header;
+  return headersOf(compression ? { 'content-type': contentTypeProto, 'grpc-encoding': compression.name } : { 'content-type': contentTypeProto });
 }
 
 /** A body over one full-size message: the first is too large, or a second one follows. */

@@ -400,13 +400,29 @@ export function requestHeaders(nodeHeaders: HttpRequest['headers']): Headers {
   return header;
 }
 
-/** Headers for `writeHead`/`addTrailers` (set-cookie stays a list). */
-export function nodeHeaders(headers: Headers, extra: Record<string, string> = {}): Record<string, string | string[]> {
+/**
+ * Headers for `writeHead`/`addTrailers` (set-cookie stays a list). With `trailer`, its fields
+ * follow as `trailer-<name>`, as connect's `trailerMux` puts a unary Connect answer's trailers
+ * (appended to a header of that name, if any), without building the muxed Headers per call.
+ */
+export function nodeHeaders(headers: Headers, extra: Record<string, string> = {}, trailer?: Headers): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = { ...extra };
   headers.forEach((value, key) => {
     out[key] = key === 'set-cookie' ? headers.getSetCookie() : value;
   });
+  trailer?.forEach((value, key) => {
+    const name = `trailer-${key}`;
+    const before = out[name];
+    out[name] = before === undefined ? value : `${String(before)}, ${value}`;
+  });
   return out;
+}
+
+/** A Headers with these fields (cheaper than `new Headers(init)`, which converts its argument through WebIDL). */
+export function headersOf(fields: Record<string, string>): Headers {
+  const headers = new Headers();
+  for (const key in fields) headers.set(key, fields[key]!);
+  return headers;
 }
 
 export function headerValue(value: string | string[] | undefined): string | null {

@@ -9,7 +9,7 @@ import { startServer } from '../server.js';
  * A server with the unary fast paths on or off, for tests that send the same requests to both and
  * compare (connect-unary.test.ts, grpc-unary.test.ts). grpc.health.v1.Health/Check does what its
  * `service` field says: `missing` (not_found with metadata), `details` (an error detail), `crash` (a plain Error), `headers`
- * (sets a response header and trailer), `bad-header` (one Node cannot write), `wait` (until the call's signal aborts); GetInfo answers
+ * (sets a response header and trailer), `bad-header` (one Node cannot write), `mux` (a header and a trailer under one muxed name), `wait` (until the call's signal aborts); GetInfo answers
  * more than 1 KiB. The server stream grpc.health.v1.Health/Watch: three messages, or as `service` says: `headers`, `fail` (an error
  * with metadata and details after one message), `crash` (a plain Error before any), `empty`, `wait` (one message, then until the
  * signal aborts), `bad-header`, `many` (messages until the client leaves, counted in `produced`); orchestrator.v1.OrchestratorService/WatchWorkflow yields two messages over 1 KiB.
@@ -44,6 +44,11 @@ export function routes(seen: Seen) {
           case 'bad-header':
             // Headers takes it; Node refuses to write it.
             ctx.responseHeader.set('x-bad', 'a\u0001b');
+            break;
+          case 'mux':
+            // A Connect unary answer carries trailers as `trailer-` headers: both land in one.
+            ctx.responseHeader.set('trailer-x-trailer', 'early');
+            ctx.responseTrailer.set('x-trailer', 't');
             break;
           case 'wait':
             // Ends only when the call's signal aborts (deadline, client gone, shutdown).
