@@ -9,7 +9,7 @@ import { startCpuMeter } from './process-stats.js';
 import { summarize, type LatencySummary } from './stats.js';
 import { startWorkflows, waitUntilReady } from './workflow-fleet.js';
 import { LeanGrpcConnection, nestedUint32 } from './lean-grpc.js';
-import { connectWatchSource, leanWatchSource, WatchFleet } from './watch-fleet.js';
+import { connectWatchSource, leanWatchSource, WatchFleet, type WatchSource } from './watch-fleet.js';
 
 /** One protocol at one concurrency. */
 export interface EngineLevel {
@@ -60,8 +60,7 @@ const CALL_TIMEOUT_MS = 30_000;
  */
 export async function runEngine(server: BenchServer, options: EngineOptions): Promise<EngineResult> {
   const control = createBenchTransport('grpc', server.baseUrl, 1);
-  const watchTransport = createBenchTransport('grpc', server.baseUrl, 1);
-  const leanWatch = new LeanGrpcConnection(server.baseUrl);
+  const watching = watchSource(server.baseUrl, options.client);
   const client = createClient(OrchestratorService, control.transport);
   let watchers: WatchFleet | undefined;
   try {
@@ -72,8 +71,7 @@ export async function runEngine(server: BenchServer, options: EngineOptions): Pr
     const versions = workflows.map((w) => w.version);
     const steps = new Array<number>(ids.length).fill(0);
     const watched = options.watch === 'all' ? ids.length : Math.min(options.watch, ids.length);
-    const source = options.client === 'lean' ? leanWatchSource(leanWatch) : connectWatchSource(createClient(OrchestratorService, watchTransport.transport));
-    watchers = await WatchFleet.open(source, ids.slice(0, watched), 60_000);
+    watchers = await WatchFleet.open(watching.source, ids.slice(0, watched), 60_000);
 
     const fleet = { ids, versions, steps, watchers, client: options.client };
     // The JIT keeps compiling for tens of seconds at the lowest levels' rates (TurboFan was a
@@ -100,8 +98,7 @@ export async function runEngine(server: BenchServer, options: EngineOptions): Pr
   } finally {
     watchers?.close();
     control.close();
-    watchTransport.close();
-    leanWatch.close();
+    watching.close();
   }
 }
 
@@ -163,6 +160,16 @@ function createSender(server: BenchServer, machine: BenchMachine, protocol: Prot
     steps[i]!++;
   };
   return { send, close: sender.close };
+}
+
+/** The watchers' streams, over one gRPC connection of their own, with the chosen client. */
+function watchSource(baseUrl: string, client: EngineClient): { source: WatchSource; close: () => void } {
+  if (client === 'lean') {
+    const connection = new LeanGrpcConnection(baseUrl);
+    return { source: leanWatchSource(connection), close: () => connection.close() };
+  }
+  const transport = createBenchTransport('grpc', baseUrl, 1);
+  return { source: connectWatchSource(createClient(OrchestratorService, transport.transport)), close: () => transport.close() };
 }
 
 const SEND_EVENT = 'orchestrator.v1.OrchestratorService/SendEvent';

@@ -78,9 +78,10 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
       logToolEvent(logger, event);
     },
   });
+  const commitBatchSizes = metrics.commitBatchSize.series({});
   const engine = createWorkflowEngine({
     // Store errors, commit spans, bus counts and trace context in messages (telemetry/instrumented-*.ts).
-    store: instrumentStore(new PostgresWorkflowStore(database.db, { onCommitBatch: (size) => metrics.commitBatchSize.observe({}, size) }), metrics),
+    store: instrumentStore(new PostgresWorkflowStore(database.db, { onCommitBatch: (size) => commitBatchSizes.observe(size) }), metrics),
     bus: instrumentBus(bus, metrics),
     machines: [...shippedMachines, ...extra.machines],
     tools: toolInvoker,

@@ -85,6 +85,17 @@ describe('benchmark harness (smoke run)', () => {
     assert.doesNotMatch(markdown, /FAILED/);
     assert.deepEqual(JSON.parse(JSON.stringify(report)).options.parts, ['ceiling', 'rpc', 'engine', 'timers', 'storage']);
   });
+
+  it("drives the engine part with connect-node's clients too (--engine-client connect)", { timeout: 120_000 }, async () => {
+    const options = parseBenchArgs(['--smoke', '--only', 'engine', '--engine-client', 'connect'], { DATABASE_URL: process.env.DATABASE_URL });
+    assert.equal(options.engine.client, 'connect');
+    const engine = ok((await runBench(options)).parts.engine, 'engine');
+    for (const level of engine.levels) {
+      assertLatency(level.reply, options.engine.transitions);
+      assert.equal(level.watchMissed, 0);
+      assertLatency(level.watch, options.engine.transitions);
+    }
+  });
 });
 
 function ok<T>(outcome: PartOutcome<T> | undefined, part: string): T {

@@ -8,7 +8,7 @@ import { Code, ConnectError, createContextValues, type ConnectRouter } from '@co
 import { HealthCheckRequestSchema } from '../../gen/grpc/health/v1/health_pb.js';
 import { createConnectUnaryHandler } from './connect-unary.js';
 import { routes, serve, serveBoth, until, type Seen } from './test-support/unary-fixture.js';
-import { recordUnaryMethods, type UnaryMethods } from './unary-call.js';
+import { recordMethods, type UnaryMethods } from './unary-call.js';
 
 interface Answer {
   status: number;
@@ -147,7 +147,7 @@ describe('the Connect unary fast path', () => {
 describe('createConnectUnaryHandler', () => {
   it('takes only unary Connect POSTs within the limits, and leaves the rest untouched', async () => {
     const methods: UnaryMethods = new Map();
-    routes({ calls: [], aborted: [] })(recordUnaryMethods({ handlers: [], service() { return this; }, rpc() { return this; } } as unknown as ConnectRouter, methods));
+    routes({ calls: [], aborted: [] })(recordMethods({ handlers: [], service() { return this; }, rpc() { return this; } } as unknown as ConnectRouter, methods));
     assert.deepEqual([...methods.keys()].filter((path) => !path.startsWith('/orchestrator.')).sort(), ['/grpc.health.v1.Health/Check', '/grpc.health.v1.Health/List', '/info.v1.InfoService/GetInfo']);
     const unary = createConnectUnaryHandler(methods, { interceptors: [], jsonOptions: {}, readMaxBytes: 100, maxTimeoutMs: 1000, shutdownSignal: new AbortController().signal, contextValues: () => createContextValues() });
     const server = http.createServer((req, res) => {

@@ -9,7 +9,7 @@ import {
 } from '@connectrpc/connect/protocol-connect';
 import type { HttpResponse } from './http-handler.js';
 import { asConnectError, compressions, createUnaryHandler, headersOf, headerValue, nodeHeaders, writeMaybeCompressed } from './unary-call.js';
-import type { UnaryHandler, UnaryMethods, UnaryOptions } from './unary-call.js';
+import type { FastPathHandler, UnaryMethods, FastPathOptions } from './unary-call.js';
 
 /**
  * Unary calls over the Connect protocol (`POST /pkg.Service/Method`, `application/json` or
@@ -19,7 +19,7 @@ import type { UnaryHandler, UnaryMethods, UnaryOptions } from './unary-call.js';
  * Everything else (streams, GET, a length over the limit, an unknown encoding, a bad timeout header) is
  * left to connect-node. connect-unary.test.ts sends the same requests both ways and compares.
  */
-export function createConnectUnaryHandler(methods: UnaryMethods, options: UnaryOptions): UnaryHandler {
+export function createConnectUnaryHandler(methods: UnaryMethods, options: FastPathOptions): FastPathHandler {
   return createUnaryHandler(methods, options, (req, res) => {
     const headers = req.headers;
     const type = parseContentType(headers['content-type'] ?? null);
@@ -47,7 +47,7 @@ export function createConnectUnaryHandler(methods: UnaryMethods, options: UnaryO
 
 interface Reply {
   res: HttpResponse;
-  options: UnaryOptions;
+  options: FastPathOptions;
   compression: Compression | null;
 }
 

@@ -10,7 +10,7 @@ import { WatchWorkflowRequestSchema } from '../../gen/orchestrator/v1/orchestrat
 import { createGrpcServerStreamHandler } from './grpc-server-stream.js';
 import { envelope, grpc, send, visible } from './test-support/grpc-wire.js';
 import { routes, serve, serveBoth, until } from './test-support/unary-fixture.js';
-import { recordUnaryMethods, type ServerStreamingMethods } from './unary-call.js';
+import { recordMethods, type ServerStreamingMethods } from './unary-call.js';
 
 const watch = '/grpc.health.v1.Health/Watch';
 const watchWorkflow = '/orchestrator.v1.OrchestratorService/WatchWorkflow';
@@ -142,7 +142,7 @@ describe('the gRPC server-stream fast path', () => {
 describe('createGrpcServerStreamHandler', () => {
   it('takes only gRPC server streams over HTTP/2 in protobuf, and leaves the rest untouched', async () => {
     const streams: ServerStreamingMethods = new Map();
-    routes({ calls: [], aborted: [] })(recordUnaryMethods({ handlers: [], service() { return this; }, rpc() { return this; } } as unknown as ConnectRouter, new Map(), streams));
+    routes({ calls: [], aborted: [] })(recordMethods({ handlers: [], service() { return this; }, rpc() { return this; } } as unknown as ConnectRouter, new Map(), streams));
     assert.deepEqual([...streams.keys()].sort(), [watch, watchWorkflow, `${watchWorkflow}s`]);
     const handle = createGrpcServerStreamHandler(streams, { interceptors: [], jsonOptions: {}, readMaxBytes: 100, maxTimeoutMs: 1000, shutdownSignal: new AbortController().signal });
     const server = http2.createServer((req, res) => {

@@ -19,8 +19,8 @@ import {
   type Route,
   type ServerStreamingMethods,
   type ServerStreamingSpec,
-  type UnaryHandler,
-  type UnaryOptions,
+  type FastPathHandler,
+  type FastPathOptions,
 } from './unary-call.js';
 
 /** Messages from this size on are compressed when the client accepts it (connect's `compressMinBytes`). */
@@ -42,7 +42,7 @@ type Next = (req: StreamRequest) => Promise<StreamResponse>;
  * stream), at shutdown and when the call ends. gRPC-Web, Connect streams and anything unusual
  * stay with connect-node. grpc-server-stream.test.ts compares the two paths frame by frame.
  */
-export function createGrpcServerStreamHandler(methods: ServerStreamingMethods, options: UnaryOptions): UnaryHandler {
+export function createGrpcServerStreamHandler(methods: ServerStreamingMethods, options: FastPathOptions): FastPathHandler {
   const routes = methodRoutes(methods, options, implementation);
   const calls = new CallRegistry(options.shutdownSignal);
   return (req, res) => {
@@ -99,7 +99,7 @@ class StreamCall {
     private readonly req: HttpRequest,
     private readonly res: HttpResponse,
     private readonly route: Route<DescMethodServerStreaming, Next>,
-    private readonly options: UnaryOptions,
+    private readonly options: FastPathOptions,
     private readonly calls: CallRegistry,
     timeoutMs: number | undefined,
     private readonly compression: Compression | null,

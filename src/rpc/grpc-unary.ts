@@ -3,7 +3,7 @@ import { compressionNegotiate, encodeEnvelope, type Compression } from '@connect
 import { contentTypeProto, grpcStatusOk, parseContentType, parseTimeout, setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
 import type { HttpRequest, HttpResponse } from './http-handler.js';
 import { asConnectError, compressions, createUnaryHandler, headersOf, headerValue, nodeHeaders, writeMaybeCompressed } from './unary-call.js';
-import type { UnaryHandler, UnaryMethods, UnaryOptions } from './unary-call.js';
+import type { FastPathHandler, UnaryMethods, FastPathOptions } from './unary-call.js';
 
 /**
  * Unary gRPC calls (HTTP/2, `application/grpc` or `application/grpc+proto`) without
@@ -13,7 +13,7 @@ import type { UnaryHandler, UnaryMethods, UnaryOptions } from './unary-call.js';
  * answers from 1 KiB on are compressed, as connect-node does. gRPC-Web, JSON, streams and a bad
  * `grpc-timeout` are left to connect-node. grpc-unary.test.ts calls both with the gRPC client.
  */
-export function createGrpcUnaryHandler(methods: UnaryMethods, options: UnaryOptions): UnaryHandler {
+export function createGrpcUnaryHandler(methods: UnaryMethods, options: FastPathOptions): FastPathHandler {
   return createUnaryHandler(methods, options, (req, res) => {
     const plain = plainGrpcRequest(req, options);
     if (!plain) return undefined;
@@ -36,7 +36,7 @@ export function createGrpcUnaryHandler(methods: UnaryMethods, options: UnaryOpti
  * What a gRPC fast path needs to know of a request it can take: HTTP/2, protobuf, a compression
  * it knows, a valid `grpc-timeout`. Undefined for anything else (connect-node answers it).
  */
-export function plainGrpcRequest(req: HttpRequest, options: Pick<UnaryOptions, 'maxTimeoutMs'>): { compression: ReturnType<typeof compressionNegotiate>; timeoutMs: number | undefined } | undefined {
+export function plainGrpcRequest(req: HttpRequest, options: Pick<FastPathOptions, 'maxTimeoutMs'>): { compression: ReturnType<typeof compressionNegotiate>; timeoutMs: number | undefined } | undefined {
   if (req.httpVersionMajor !== 2) return undefined;
   const headers = req.headers;
   const type = parseContentType(headers['content-type'] ?? null);

@@ -3,7 +3,7 @@ import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { createConnectUnaryHandler } from './connect-unary.js';
 import { createGrpcServerStreamHandler } from './grpc-server-stream.js';
 import { createGrpcUnaryHandler } from './grpc-unary.js';
-import { recordUnaryMethods, type ServerStreamingMethods, type UnaryMethods } from './unary-call.js';
+import { recordMethods, type ServerStreamingMethods, type UnaryMethods } from './unary-call.js';
 import { withCors } from './cors.js';
 import type { HttpHandler } from './http-handler.js';
 import { countRejectedRequests, markNotRpc, rpcContextValues, type RecordRejected } from './rejected-requests.js';
@@ -21,7 +21,7 @@ export interface RpcHandlerOptions {
   /** Counts the requests Connect refuses before any interceptor runs (see rejected-requests.ts). */
   recordRejected?: RecordRejected;
   /** Answer plain unary Connect and gRPC calls and gRPC server streams without connect-node's generic path (default true; see unary-call.ts). */
-  unaryFastPaths?: boolean;
+  fastPaths?: boolean;
 }
 
 /** Protocols served on the one port. */
@@ -35,7 +35,7 @@ export function createRpcHandler(options: RpcHandlerOptions): HttpHandler {
   const unaryMethods: UnaryMethods = new Map();
   const streamMethods: ServerStreamingMethods = new Map();
   const generic = connectNodeAdapter({
-    routes: (router) => options.routes(recordUnaryMethods(router, unaryMethods, streamMethods)),
+    routes: (router) => options.routes(recordMethods(router, unaryMethods, streamMethods)),
     grpc: true,
     grpcWeb: true,
     connect: true,
@@ -66,7 +66,7 @@ export function createRpcHandler(options: RpcHandlerOptions): HttpHandler {
     contextValues,
   };
   const fast =
-    options.unaryFastPaths === false
+    options.fastPaths === false
       ? []
       : [createConnectUnaryHandler(unaryMethods, unaryOptions), createGrpcUnaryHandler(unaryMethods, unaryOptions), createGrpcServerStreamHandler(streamMethods, unaryOptions)];
   const rpc: HttpHandler = fast.length ? (req, res) => { if (!fast.some((handle) => handle(req, res))) generic(req, res); } : generic;

@@ -30,7 +30,7 @@ import type { HttpRequest, HttpResponse } from './http-handler.js';
  * serializers and the adapter's options, and encode errors and negotiate compression with
  * connect's own functions; every request they do not recognise as plain goes to connect-node.
  */
-export interface UnaryOptions {
+export interface FastPathOptions {
   interceptors: Interceptor[];
   jsonOptions: Partial<JsonReadOptions & JsonWriteOptions>;
   readMaxBytes: number;
@@ -40,7 +40,7 @@ export interface UnaryOptions {
 }
 
 /** Answers the request and returns true, or returns false without touching it (not for this path). */
-export type UnaryHandler = (req: HttpRequest, res: HttpResponse) => boolean;
+export type FastPathHandler = (req: HttpRequest, res: HttpResponse) => boolean;
 
 export type UnarySpec = MethodImplSpec & { kind: 'unary' };
 export type ServerStreamingSpec = MethodImplSpec & { kind: 'server_streaming' };
@@ -72,7 +72,7 @@ const compressMinBytes = 1024;
  * service registered through it are also recorded for the fast paths (connect-node keeps the
  * implementations to itself); a method registered alone with `rpc()` is served by connect-node only.
  */
-export function recordUnaryMethods(router: ConnectRouter, into: UnaryMethods, streams?: ServerStreamingMethods): ConnectRouter {
+export function recordMethods(router: ConnectRouter, into: UnaryMethods, streams?: ServerStreamingMethods): ConnectRouter {
   const recording: ConnectRouter = {
     get handlers() {
       return router.handlers;
@@ -94,7 +94,7 @@ export function recordUnaryMethods(router: ConnectRouter, into: UnaryMethods, st
 }
 
 /** Each method's route, with the interceptor chain composed once around `implementation(spec)`. */
-export function methodRoutes<S extends MethodImplSpec, N>(methods: ReadonlyMap<string, S>, options: UnaryOptions, implementation: (spec: S) => N): Map<string, Route<S['method'], N>> {
+export function methodRoutes<S extends MethodImplSpec, N>(methods: ReadonlyMap<string, S>, options: FastPathOptions, implementation: (spec: S) => N): Map<string, Route<S['method'], N>> {
   const routes = new Map<string, Route<S['method'], N>>();
   for (const [path, spec] of methods) {
     routes.set(path, {
@@ -146,7 +146,7 @@ export function handlerContext(method: DescMethod, req: (UnaryRequest | StreamRe
 }
 
 /** The parts of the interceptors' request that every fast path takes from the HTTP request alike. */
-export function requestBasics(req: HttpRequest, options: UnaryOptions, deadlineAt: number | undefined) {
+export function requestBasics(req: HttpRequest, options: FastPathOptions, deadlineAt: number | undefined) {
   const authority = 'authority' in req ? req.authority : req.headers.host;
   return {
     requestMethod: 'POST',
@@ -178,9 +178,9 @@ export interface UnaryExchange {
  */
 export function createUnaryHandler(
   methods: ReadonlyMap<string, UnarySpec>,
-  options: UnaryOptions,
+  options: FastPathOptions,
   exchange: (req: HttpRequest, res: HttpResponse) => UnaryExchange | undefined,
-): UnaryHandler {
+): FastPathHandler {
   const routes = methodRoutes(methods, options, implementation);
   const calls = new CallRegistry(options.shutdownSignal);
   return (req, res) => {
@@ -200,25 +200,30 @@ export function createUnaryHandler(
   };
 }
 
+/** A call in flight, as the registry sees it. */
+interface Abortable {
+  abort(reason: unknown): void;
+}
+
 /** Every call in flight of one handler, aborted together when the server shuts down. */
 export class CallRegistry {
-  readonly #calls = new Set<{ abort(reason: unknown): void }>();
+  readonly #calls = new Set<Abortable>();
   constructor(shutdownSignal: AbortSignal) {
     shutdownSignal.addEventListener('abort', () => {
       for (const call of this.#calls) call.abort(shutdownSignal.reason);
     });
   }
-  add(call: { abort(reason: unknown): void }): void {
+  add(call: Abortable): void {
     this.#calls.add(call);
   }
-  delete(call: { abort(reason: unknown): void }): void {
+  delete(call: Abortable): void {
     this.#calls.delete(call);
   }
 }
 
 interface CallInit extends UnaryExchange {
   route: UnaryRoute;
-  options: UnaryOptions;
+  options: FastPathOptions;
   calls: CallRegistry;
 }
 
@@ -388,7 +393,7 @@ export function readBody(
 }
 
 /** As connect-node converts them: pseudo-headers dropped, repeated fields appended. */
-export function requestHeaders(nodeHeaders: HttpRequest['headers']): Headers {
+function requestHeaders(nodeHeaders: HttpRequest['headers']): Headers {
   const header = new Headers();
   for (const key in nodeHeaders) {
     if (key.startsWith(':')) continue;

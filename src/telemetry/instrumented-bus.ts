@@ -1,6 +1,6 @@
 import type { EventBus, TransitionMessage } from '../engine/ports/event-bus.js';
 import type { Metrics } from './metrics.js';
-import { contextFromTraceparent, currentTraceparent, inSpanSync, SpanKind, tracingOn } from './tracing.js';
+import { contextFromTraceparent, currentTraceparent, inSpanSync, SpanKind } from './tracing.js';
 
 type Listener = (message: TransitionMessage) => void;
 
@@ -39,7 +39,6 @@ export function instrumentBus<B extends EventBus>(bus: B, metrics: Metrics): B {
   };
   const received = (listener: Listener): Listener => (message) => {
     delivered.inc();
-    if (!tracingOn()) return listener(message);
     const parent = contextFromTraceparent(message.traceparent);
     inSpanSync('orchestrator.bus.receive', { kind: SpanKind.CONSUMER, parent, attributes: { 'messaging.system': bus.kind, 'orchestrator.workflow_id': message.workflowId } }, () => listener(message));
   };

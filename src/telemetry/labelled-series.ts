@@ -54,6 +54,7 @@ abstract class Family<L extends string, S> {
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
 
+  /** Drops every series, as prom-client's reset does: series looked up before no longer render (the service never resets its registry). */
   reset(): void {
     this.#series.clear();
   }

@@ -127,7 +127,7 @@ export async function serve(fastPath: boolean) {
     maxTimeoutMs: 60_000,
     shutdownSignal: shutdown.signal,
     interceptors: [tagging],
-    unaryFastPaths: fastPath,
+    fastPaths: fastPath,
   });
   const server = await startServer({ port: 0, host: '127.0.0.1', handler, logger: silent });
   return { server, seen, shutdown };
