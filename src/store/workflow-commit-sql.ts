@@ -43,9 +43,12 @@ export function transitionsStatement(commits: TransitionCommit[], options: { con
   // 100 rows and would otherwise hash-join them against a sequential scan of every workflow.
   // A fired timer must still be armed at its version (only a transition of its workflow, which
   // moves the version, deletes or re-arms a timer row, so the version guard keeps this true).
+  // A scalar subquery, not `exists`: Postgres may run an `exists` under OR as a hashed subplan,
+  // a sequential scan of every armed timer per statement (10-30 ms with 10,000 timers armed);
+  // a scalar subquery is always one primary-key lookup per member.
   const firesTimers = rows.some((r) => r.timer_id !== null);
-  const timerArmed = sql`and (x.timer_id is null or exists (select 1 from workflow_timers t
-      where t.workflow_id = x.id and t.timer_id = x.timer_id and t.armed_version = x.timer_armed))`;
+  const timerArmed = sql`and (x.timer_id is null or x.timer_armed = (select t.armed_version from workflow_timers t
+      where t.workflow_id = x.id and t.timer_id = x.timer_id))`;
   const upd = sql`upd as (
     update workflows w set status = x.status, state = x.state, state_paths = x.state_paths, snapshot = x.snapshot,
       output = x.output, error = x.error, version = w.version + 1, updated_at = x.at
