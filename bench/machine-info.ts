@@ -1,6 +1,7 @@
 import os from 'node:os';
 import pg from 'pg';
 import { createClient } from 'redis';
+import { probePlatform, type PlatformCost } from './platform-probe.js';
 
 /** The machine a benchmark ran on; results mean little without it. */
 export interface MachineInfo {
@@ -15,6 +16,8 @@ export interface MachineInfo {
   redis?: { version: string };
   store: 'postgres' | 'pglite';
   bus: 'redis' | 'memory';
+  /** What a system call and a hop between two processes cost here (see platform-probe.ts). */
+  platform: PlatformCost;
 }
 
 /** Describes this machine and the servers behind DATABASE_URL / REDIS_URL (a failing probe is reported as a version string). */
@@ -28,6 +31,7 @@ export async function describeMachine(databaseUrl: string | undefined, redisUrl:
     loadAverage: Math.round(os.loadavg()[0]! * 100) / 100,
     store: databaseUrl ? 'postgres' : 'pglite',
     bus: redisUrl ? 'redis' : 'memory',
+    platform: await probePlatform(),
   };
   if (databaseUrl) info.postgres = await describePostgres(databaseUrl);
   if (redisUrl) info.redis = await describeRedis(redisUrl);

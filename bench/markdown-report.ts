@@ -111,5 +111,7 @@ export function table(header: string[], rows: (string | number)[][]): string {
 export function describe(m: MachineInfo): string {
   const pg = m.postgres ? `PostgreSQL ${m.postgres.version} (synchronous_commit=${m.postgres.synchronousCommit}, fsync=${m.postgres.fsync}, max_connections=${m.postgres.maxConnections})` : 'PGlite (embedded)';
   const redis = m.redis ? `Redis ${m.redis.version}` : 'in-process bus';
-  return `${m.cpus} vCPU (${m.cpuModel}), ${m.memoryGiB} GiB RAM, ${m.os}, Node ${m.node}, ${pg}, ${redis}; load average ${m.loadAverage} at start.`;
+  const { loopback } = m.platform;
+  const hops = `a one-byte TCP round trip between two Node processes ${loopback.roundTripUs} us (CPU per trip ${loopback.clientCpuUs} us sending, ${loopback.serverCpuUs} us echoing), a trivial system call ${m.platform.syscallUs} us`;
+  return `${m.cpus} vCPU (${m.cpuModel}), ${m.memoryGiB} GiB RAM, ${m.os}, Node ${m.node}, ${pg}, ${redis}; load average ${m.loadAverage} at start; ${hops}.`;
 }

@@ -80,7 +80,12 @@ describe('benchmark harness (smoke run)', () => {
     for (const q of storage.queries) assert.ok(q.latency.count > 0 && q.latency.p50 > 0, q.query);
     assert.equal(storage.queries.find((q) => q.query === 'newest')?.returned, 50);
 
+    const { platform } = report.machine;
+    assert.ok(platform.syscallUs > 0, JSON.stringify(platform));
+    assert.ok(platform.loopback.roundTripUs > 0 && platform.loopback.clientCpuUs > 0 && platform.loopback.serverCpuUs > 0, JSON.stringify(platform));
+
     const markdown = renderMarkdown(report);
+    assert.match(markdown, /one-byte TCP round trip between two Node processes [\d.]+ us/);
     for (const heading of ['### RPC overhead', '### Engine', '### Storage']) assert.ok(markdown.includes(heading), heading);
     assert.doesNotMatch(markdown, /FAILED/);
     assert.deepEqual(JSON.parse(JSON.stringify(report)).options.parts, ['ceiling', 'rpc', 'engine', 'timers', 'storage']);

@@ -1,0 +1,104 @@
+import { spawn } from 'node:child_process';
+import { fstatSync } from 'node:fs';
+import { connect } from 'node:net';
+import { round } from './stats.js';
+
+/**
+ * What the machine charges for the hops every transition makes (client -> server -> Postgres
+ * -> Redis -> watcher). On some virtual machines a system call or a wake-up of another process
+ * costs tens of microseconds, and then that, not the code, bounds the rates at low
+ * concurrency: the report shows it beside the results.
+ */
+export interface PlatformCost {
+  /** Mean wall time of a trivial system call made from Node (`fstatSync` of stdout), in us. */
+  syscallUs: number;
+  /** One-byte TCP ping-pong over loopback between this process and a child Node process. */
+  loopback: {
+    trips: number;
+    /** Mean round trip, in us. */
+    roundTripUs: number;
+    /** CPU time per round trip (user + system), in us, of the sending and of the echoing process. */
+    clientCpuUs: number;
+    serverCpuUs: number;
+  };
+}
+
+/** The echo side: prints its port, echoes every chunk, and prints its CPU time when the client leaves. */
+const ECHO_SERVER = `
+const net = require('node:net');
+const server = net.createServer((socket) => {
+  socket.setNoDelay(true);
+  const cpu = process.cpuUsage();
+  socket.on('data', (chunk) => socket.write(chunk));
+  socket.on('end', () => {
+    const used = process.cpuUsage(cpu);
+    process.stdout.write(JSON.stringify({ cpuUs: used.user + used.system }) + '\\n', () => process.exit(0));
+  });
+});
+server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'));
+`;
+
+export async function probePlatform(options: { syscalls?: number; trips?: number } = {}): Promise<PlatformCost> {
+  return { syscallUs: syscallCost(options.syscalls ?? 20_000), loopback: await loopbackCost(options.trips ?? 2_000) };
+}
+
+function syscallCost(count: number): number {
+  for (let i = 0; i < 1_000; i++) fstatSync(1);
+  const started = performance.now();
+  for (let i = 0; i < count; i++) fstatSync(1);
+  return round(((performance.now() - started) * 1000) / count);
+}
+
+async function loopbackCost(trips: number): Promise<PlatformCost['loopback']> {
+  const child = spawn(process.execPath, ['-e', ECHO_SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const lines = linesOf(child.stdout);
+    const port = Number(await lines.next());
+    const socket = connect({ host: '127.0.0.1', port, noDelay: true });
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    const byte = Buffer.from([1]);
+    const trip = () => new Promise<void>((resolve) => {
+      socket.once('data', () => resolve());
+      socket.write(byte);
+    });
+    for (let i = 0; i < 200; i++) await trip(); // warm-up: both sides' code compiled
+    const cpu = process.cpuUsage();
+    const started = performance.now();
+    for (let i = 0; i < trips; i++) await trip();
+    const elapsedUs = (performance.now() - started) * 1000;
+    const used = process.cpuUsage(cpu);
+    socket.end();
+    const server = JSON.parse(await lines.next()) as { cpuUs: number };
+    return {
+      trips,
+      roundTripUs: round(elapsedUs / trips),
+      clientCpuUs: round((used.user + used.system) / trips),
+      // The echo side's count includes the warm-up trips.
+      serverCpuUs: round(server.cpuUs / (trips + 200)),
+    };
+  } finally {
+    child.kill();
+  }
+}
+
+/** Reads a child's stdout line by line; `next()` rejects if the child ends first. */
+function linesOf(stream: NodeJS.ReadableStream): { next(): Promise<string> } {
+  let buffered = '';
+  const waiting: { resolve: (line: string) => void; reject: (error: Error) => void }[] = [];
+  const lines: string[] = [];
+  const flush = () => {
+    while (lines.length && waiting.length) waiting.shift()!.resolve(lines.shift()!);
+  };
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    buffered += chunk;
+    const parts = buffered.split('\n');
+    buffered = parts.pop()!;
+    lines.push(...parts);
+    flush();
+  });
+  stream.on('end', () => {
+    for (const w of waiting.splice(0)) w.reject(new Error('the echo process ended early'));
+  });
+  return { next: () => new Promise((resolve, reject) => (waiting.push({ resolve, reject }), flush())) };
+}
