@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Kysely } from 'kysely';
+import type { Kysely, RawBuilder } from 'kysely';
 import type {
   ChangedWorkflow,
   ChildRecord,
@@ -192,10 +192,8 @@ export class PostgresWorkflowStore implements WorkflowStore {
 
   async claimDueTimers(owner: string, now: Date, leaseUntil: Date, limit: number): Promise<TimerRecord[]> {
     const { rows } = await prepared(sql<TimerRow>`update workflow_timers t set lease_owner = ${owner}, lease_until = ${leaseUntil}
-      from (select workflow_id, timer_id from workflow_timers
-            where due_at <= ${now} and (lease_until is null or lease_until < ${now})
-            order by due_at limit ${limit} for update skip locked) due
-      where t.workflow_id = due.workflow_id and t.timer_id = due.timer_id
+      where ${lockedRows('t', sql`select ctid from workflow_timers where due_at <= ${now} and (lease_until is null or lease_until < ${now})
+            order by due_at limit ${limit} for update skip locked`)}
       returning t.workflow_id, t.timer_id, t.armed_version, t.event, t.due_at`).execute(this.db);
     return rows.map(toTimerRecord).sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime());
   }
@@ -208,10 +206,8 @@ export class PostgresWorkflowStore implements WorkflowStore {
   async claimTasks(owner: string, now: Date, leaseUntil: Date, limit: number): Promise<TaskRecord[]> {
     const { rows } = await prepared(sql<TaskRow>`update workflow_tasks k set status = 'running', lease_owner = ${owner},
         lease_until = ${leaseUntil}, attempts = k.attempts + 1, updated_at = ${now}
-      from (select workflow_id, task_id from workflow_tasks
-            where status = 'pending' or (status = 'running' and lease_until < ${now})
-            order by created_at limit ${limit} for update skip locked) c
-      where k.workflow_id = c.workflow_id and k.task_id = c.task_id
+      where ${lockedRows('k', sql`select ctid from workflow_tasks where status = 'pending' or (status = 'running' and lease_until < ${now})
+            order by created_at limit ${limit} for update skip locked`)}
       returning k.workflow_id, k.task_id, k.actor_id, k.src, k.input, k.status, k.attempts, k.lease_owner, k.lease_until, k.created_at`).execute(this.db);
     return rows.map(toTaskRecord);
   }
@@ -310,4 +306,14 @@ function failureOutcome(error: unknown): CommitOutcome {
   // Serialization failure or deadlock: the other writer won; reload and retry.
   if (code === '40001' || code === '40P01') return { kind: 'conflict' };
   throw error;
+}
+
+/**
+ * `<alias>.ctid = any(array(<select ctid ... for update skip locked>))`: the rows a claim locked,
+ * updated by their physical address. Joining them back by key instead let Postgres hash every
+ * row of the table on each poll (a sequential scan: 10-13 ms with 10,000 timers armed, even when
+ * none was due). A locked row cannot move before the update, so its ctid stays valid.
+ */
+function lockedRows(alias: 't' | 'k', select: RawBuilder<unknown>): RawBuilder<unknown> {
+  return sql`${sql.raw(alias)}.ctid = any(array(${select}))`;
 }
