@@ -106,8 +106,15 @@ describe('the gRPC server-stream fast path', () => {
       stream.pause(); // reads nothing: HTTP/2 flow control and the server's buffer fill up
       stream.end(envelope(request('many')));
       await until(() => (servers.fast.seen.produced ?? 0) > 0);
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      const stalled = servers.fast.seen.produced!;
+      // Until production stops (the buffers are full), however busy the machine is; a producer
+      // that ignores a full buffer never stops.
+      let stalled = servers.fast.seen.produced!;
+      for (let waited = 0; ; waited += 200) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        if (servers.fast.seen.produced === stalled) break;
+        assert.ok(waited < 10_000, `still producing after 10 s for a client that reads none (${servers.fast.seen.produced} messages)`);
+        stalled = servers.fast.seen.produced!;
+      }
       await new Promise((resolve) => setTimeout(resolve, 300));
       // 7 bytes a message: a 64 KiB window and the stream's buffers hold some thousands, not more.
       assert.equal(servers.fast.seen.produced, stalled, 'the implementation waits while nobody reads');
