@@ -1,4 +1,4 @@
-import { create, type DescMessage, type DescMethodServerStreaming, type Message } from '@bufbuild/protobuf';
+import { create, type DescMessage, type DescMethodServerStreaming, type DescService, type Message } from '@bufbuild/protobuf';
 import { Code, ConnectError, type StreamRequest, type StreamResponse } from '@connectrpc/connect';
 import { createAsyncIterable, encodeEnvelope, type Compression } from '@connectrpc/connect/protocol';
 import { grpcStatusOk, setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
@@ -14,7 +14,7 @@ import {
   methodRoutes,
   nodeHeaders,
   readBody,
-  requestBasics,
+  FastPathRequest,
   type CallExtras,
   type Route,
   type ServerStreamingMethods,
@@ -185,17 +185,28 @@ class StreamCall {
   }
 
   #request(input: unknown): StreamRequest & CallExtras {
-    const { route } = this;
-    return {
-      ...requestBasics(this.req, this.options, this.#deadlineAt),
-      stream: true,
-      service: route.method.parent,
-      method: route.method,
-      message: createAsyncIterable([input]) as never,
-      signal: this.#controller.signal,
-      responseHeader: this.#header,
-      responseTrailer: this.#trailer,
-      protocolName: 'grpc',
-    };
+    return new StreamCallRequest(this.req, this.options, this.#deadlineAt, this.#header, this.#trailer, this.route.method, input, this.#controller.signal);
+  }
+}
+
+/** A server stream's request to the interceptors: one message in, the call's signal. */
+class StreamCallRequest extends FastPathRequest implements StreamRequest {
+  readonly stream = true;
+  readonly service: DescService;
+  readonly message: AsyncIterable<Message>;
+
+  constructor(
+    req: HttpRequest,
+    options: FastPathOptions,
+    deadlineAt: number | undefined,
+    header: Headers,
+    trailer: Headers,
+    readonly method: DescMethodServerStreaming,
+    input: unknown,
+    readonly signal: AbortSignal,
+  ) {
+    super(req, options, deadlineAt, header, trailer, 'grpc');
+    this.service = method.parent;
+    this.message = createAsyncIterable([input as Message]);
   }
 }

@@ -1,4 +1,4 @@
-import { create, type DescMessage, type DescMethod, type DescMethodUnary, type JsonReadOptions, type JsonWriteOptions } from '@bufbuild/protobuf';
+import { create, type DescMessage, type DescMethod, type DescMethodUnary, type DescService, type JsonReadOptions, type JsonWriteOptions, type Message } from '@bufbuild/protobuf';
 import {
   Code,
   ConnectError,
@@ -157,16 +157,34 @@ export function handlerContext(method: DescMethod, req: (UnaryRequest | StreamRe
   };
 }
 
-/** The parts of the interceptors' request that every fast path takes from the HTTP request alike. */
-export function requestBasics(req: HttpRequest, options: FastPathOptions, deadlineAt: number | undefined) {
-  const authority = 'authority' in req ? req.authority : req.headers.host;
-  return {
-    requestMethod: 'POST',
-    url: `http://${authority ?? ''}${req.url ?? ''}`,
-    header: requestHeaders(req.headers),
-    contextValues: options.contextValues?.(req) ?? createContextValues(),
-    timeoutMs: () => (deadlineAt === undefined ? undefined : deadlineAt - Date.now()),
-  };
+/**
+ * What every fast path's request to the interceptors takes from the HTTP request alike; each
+ * path's subclass adds the rest of connect's UnaryRequest or StreamRequest. Classes, so every
+ * request has one shape: on Node 20, an object literal that spreads another and then adds
+ * properties costs V8 3-13 us to build, as much as the rest of a no-op call's own code.
+ */
+export abstract class FastPathRequest implements CallExtras {
+  readonly requestMethod = 'POST';
+  readonly url: string;
+  readonly header: Headers;
+  readonly contextValues: ContextValues;
+  /** An own function (not a method): the handler context hands it out detached. */
+  readonly timeoutMs: () => number | undefined;
+
+  constructor(
+    req: HttpRequest,
+    options: FastPathOptions,
+    deadlineAt: number | undefined,
+    readonly responseHeader: Headers,
+    readonly responseTrailer: Headers,
+    readonly protocolName: string,
+  ) {
+    const authority = 'authority' in req ? req.authority : req.headers.host;
+    this.url = `http://${authority ?? ''}${req.url ?? ''}`;
+    this.header = requestHeaders(req.headers);
+    this.contextValues = options.contextValues?.(req) ?? createContextValues();
+    this.timeoutMs = () => (deadlineAt === undefined ? undefined : deadlineAt - Date.now());
+  }
 }
 
 /** What a protocol module makes of a request it takes: how to read it and how to answer it. */
@@ -203,7 +221,7 @@ export function createUnaryHandler(
     if (!ex) return false;
     readBody(req, ex.limits, (error, body) => {
       if (error) return answerSafely(res, () => ex.answer(undefined, error, ex.responseHeader, ex.responseTrailer));
-      const call = new UnaryCall(req, res, { ...ex, route, options, calls });
+      const call = new UnaryCall(req, res, Object.assign(ex, { route, options, calls })); // ex is this request's own
       ex.decode(body!)
         .then((bytes) => call.run(route.serialization.getI(ex.binary).parse(bytes)))
         .catch((e: unknown) => call.finish(undefined, e));
@@ -290,22 +308,7 @@ class UnaryCall {
   }
 
   #request(message: unknown): CallRequest {
-    const { route, responseHeader, responseTrailer, protocolName, options } = this.init;
-    const call = this;
-    return {
-      ...requestBasics(this.req, options, this.#deadlineAt),
-      stream: false,
-      service: route.method.parent,
-      method: route.method,
-      message: message as never,
-      // A getter, so that the signal is created only when something reads it.
-      get signal() {
-        return call.signal;
-      },
-      responseHeader,
-      responseTrailer,
-      protocolName,
-    };
+    return new UnaryCallRequest(this, this.req, this.init, this.#deadlineAt, message as Message);
   }
 
   finish(response: UnaryResponse | undefined, error: unknown): void {
@@ -325,6 +328,30 @@ class UnaryCall {
       }
     }
     answerSafely(this.res, () => this.init.answer(message, error, response?.header ?? this.init.responseHeader, response?.trailer ?? this.init.responseTrailer));
+  }
+}
+
+/** A unary call's request to the interceptors. */
+class UnaryCallRequest extends FastPathRequest implements CallRequest {
+  readonly stream = false;
+  readonly service: DescService;
+  readonly method: DescMethodUnary;
+
+  constructor(
+    private readonly call: UnaryCall,
+    req: HttpRequest,
+    init: CallInit,
+    deadlineAt: number | undefined,
+    readonly message: Message,
+  ) {
+    super(req, init.options, deadlineAt, init.responseHeader, init.responseTrailer, init.protocolName);
+    this.method = init.route.method;
+    this.service = this.method.parent;
+  }
+
+  /** A getter, so that the call's signal is created only when something reads it. */
+  get signal(): AbortSignal {
+    return this.call.signal;
   }
 }
 
