@@ -34,7 +34,6 @@ const BIT32 = 5;
 const FLOAT32_MAX = 3.4028234663852886e38;
 const STRUCT = 'google.protobuf.Struct';
 const VALUE = 'google.protobuf.Value';
-const NO_KIND = { case: undefined };
 
 /** Fields in wire order (by number), per message type. */
 const sortedFields = new WeakMap<DescMessage, DescField[]>();
@@ -258,7 +257,7 @@ function measureScalar(type: ScalarType, value: unknown): number {
       return (value as number) < 0 ? 10 : varintSize(value as number);
     case ScalarType.SINT32:
       checkInt32(value);
-      return varintSize((((value as number) << 1) ^ ((value as number) >> 31)) >>> 0);
+      return varintSize(zigzag32(value as number));
     case ScalarType.INT64:
     case ScalarType.SINT64:
     case ScalarType.UINT64: {
@@ -282,6 +281,10 @@ function checkInt32(value: unknown): void {
 
 function checkFloat32(value: unknown): void {
   if (typeof value !== 'number' || (Number.isFinite(value) && (value > FLOAT32_MAX || value < -FLOAT32_MAX))) throw new Error('float');
+}
+
+function zigzag32(value: number): number {
+  return ((value << 1) ^ (value >> 31)) >>> 0;
 }
 
 /** Low and high 32 bits as protobuf-es encodes the 64-bit types (sint64 zigzagged). */
@@ -590,7 +593,7 @@ function writeScalar(w: Writer, type: ScalarType, value: unknown): void {
       w.int32(value as number);
       return;
     case ScalarType.SINT32:
-      w.varint((((value as number) << 1) ^ ((value as number) >> 31)) >>> 0);
+      w.varint(zigzag32(value as number));
       return;
     case ScalarType.INT64:
     case ScalarType.SINT64:

@@ -109,7 +109,7 @@ export function methodRoutes<S extends MethodImplSpec, N>(methods: ReadonlyMap<s
 
 /**
  * connect's serializers for the method, except that binary answers are written by encodeBinary:
- * the same bytes as protobuf-es's toBinary at a fifth of its cost (see binary-encoder.ts).
+ * the same bytes as protobuf-es's toBinary at a sixth of its cost (see binary-encoder.ts).
  * Answers have no size limit here (connect's default), so nothing is lost by leaving out its check.
  */
 function serializationOf(method: DescMethod, options: FastPathOptions): MethodSerializationLookup<DescMessage, DescMessage> {
