@@ -38,6 +38,8 @@ const server = net.createServer((socket) => {
 server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'));
 `;
 
+const DEADLINE_MS = 30_000;
+
 export async function probePlatform(options: { syscalls?: number; trips?: number } = {}): Promise<PlatformCost> {
   return { syscallUs: syscallCost(options.syscalls ?? 20_000), loopback: await loopbackCost(options.trips ?? 2_000) };
 }
@@ -56,17 +58,36 @@ async function loopbackCost(trips: number): Promise<PlatformCost['loopback']> {
     const port = Number(await lines.next());
     const socket = connect({ host: '127.0.0.1', port, noDelay: true });
     await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    // One trip in flight; an echo that dies or stalls fails the probe instead of hanging the run.
+    let pending: { resolve: () => void; reject: (error: Error) => void } | undefined;
+    const settle = (error?: Error) => {
+      const trip = pending;
+      pending = undefined;
+      if (error) trip?.reject(error);
+      else trip?.resolve();
+    };
+    socket.on('data', () => settle());
+    socket.on('error', (error) => settle(error));
+    socket.on('close', () => settle(new Error('the echo process closed the connection')));
+    const deadline = setTimeout(() => socket.destroy(new Error(`the loopback probe took over ${DEADLINE_MS} ms`)), DEADLINE_MS);
     const byte = Buffer.from([1]);
-    const trip = () => new Promise<void>((resolve) => {
-      socket.once('data', () => resolve());
-      socket.write(byte);
-    });
-    for (let i = 0; i < 200; i++) await trip(); // warm-up: both sides' code compiled
-    const cpu = process.cpuUsage();
-    const started = performance.now();
-    for (let i = 0; i < trips; i++) await trip();
-    const elapsedUs = (performance.now() - started) * 1000;
-    const used = process.cpuUsage(cpu);
+    const trip = () =>
+      new Promise<void>((resolve, reject) => {
+        pending = { resolve, reject };
+        socket.write(byte);
+      });
+    let elapsedUs: number;
+    let used: NodeJS.CpuUsage;
+    try {
+      for (let i = 0; i < 200; i++) await trip(); // warm-up: both sides' code compiled
+      const cpu = process.cpuUsage();
+      const started = performance.now();
+      for (let i = 0; i < trips; i++) await trip();
+      elapsedUs = (performance.now() - started) * 1000;
+      used = process.cpuUsage(cpu);
+    } finally {
+      clearTimeout(deadline);
+    }
     socket.end();
     const server = JSON.parse(await lines.next()) as { cpuUs: number };
     return {
