@@ -100,7 +100,7 @@ export class TimerScheduler {
       // A timer can be claimable already: it fell due while this poll ran (a wake-up timer may
       // also fire a millisecond before the clock reaches its due time). Poll again then, else
       // sleep until the next due time or lease end.
-      const next = await this.store.nextTimerDue();
+      const next = await this.store.nextTimerDue(this.options.clock.now());
       if (next && next.getTime() <= this.options.clock.now().getTime()) this.poll();
       else if (next) this.notify(next);
     } catch (error) {

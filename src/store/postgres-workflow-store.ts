@@ -198,8 +198,15 @@ export class PostgresWorkflowStore implements WorkflowStore {
     return rows.map(toTimerRecord).sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime());
   }
 
-  async nextTimerDue(): Promise<Date | undefined> {
-    const { rows } = await prepared(sql<{ at: Date | null }>`select min(greatest(due_at, coalesce(lease_until, due_at))) as at from workflow_timers`).execute(this.db);
+  async nextTimerDue(now: Date): Promise<Date | undefined> {
+    // Two range scans of the due_at index, not a scan of every armed timer (a minimum over an
+    // expression reads them all: 1.7 ms per poll at 10,000 armed, growing with every timer armed
+    // days ahead): the earliest unleased timer, then the lease ends of leased ones. A claim
+    // leases only due rows and re-arming clears the lease, so leased rows are due already; one
+    // leased on a replica whose clock runs ahead is missed here and found by the next poll.
+    const { rows } = await prepared(sql<{ at: Date | null }>`select least(
+        (select due_at from workflow_timers where lease_until is null order by due_at limit 1),
+        (select min(greatest(due_at, lease_until)) from workflow_timers where due_at <= ${now} and lease_until is not null)) as at`).execute(this.db);
     return rows[0]?.at ?? undefined;
   }
 

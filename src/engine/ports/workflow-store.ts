@@ -228,9 +228,9 @@ export interface WorkflowStore {
   claimDueTimers(owner: string, now: Date, leaseUntil: Date, limit: number): Promise<TimerRecord[]>;
   /**
    * The earliest moment any timer can be claimed: its due time, or the end of its lease when a
-   * replica holds it. To schedule the next poll.
+   * replica holds it (leases are looked up among timers due by `now`). To schedule the next poll.
    */
-  nextTimerDue(): Promise<Date | undefined>;
+  nextTimerDue(now: Date): Promise<Date | undefined>;
   /**
    * Claims up to `limit` pending tasks and running tasks whose lease expired: they become
    * `running` under `owner`'s lease with `attempts + 1`. Skips rows locked by other claimers.
