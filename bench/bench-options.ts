@@ -24,7 +24,7 @@ export interface BenchOptions {
   ceiling: { txns: number; maxPool: number };
   rpc: { calls: number; concurrency: number; clients: RpcClientKind[] };
   engine: { workflows: number; transitions: number; protocols: Protocol[]; watch: number | 'all'; warmupSeconds: number; client: EngineClient };
-  timers: { count: number; minLeadMs: number; timeoutMs: number; maxStartSeconds: number };
+  timers: { count: number; warmup: number; minLeadMs: number; timeoutMs: number; maxStartSeconds: number };
   storage: { count: number; budgetSeconds: number; active: number; queryRepeats: number };
   /** Machine for engine/storage: a shipped machine id, or 'auto' (bench-counter if shipped). */
   machine: string;
@@ -61,6 +61,7 @@ export const USAGE = `usage: node --import tsx bench/run.ts [options]
   --engine-warmup-s N    SendEvents at the highest level, split over the protocols, before the first level (default 20)
   --engine-client lean|connect  who sends and watches: node:http2/node:http alone (default), or connect-node's clients
   --timers N             timers due at the same moment (default 10000)
+  --timer-warmup N       timers fired in a burst before the measured one, to warm the server up (default 1000; 0: none)
   --timer-lead-ms N      least time between the start of the first workflow and the due moment (default 2000)
   --timer-timeout-ms N   give up waiting for the timers this long after they are due (default 60000)
   --timer-max-start-s N  arm fewer timers if starting them all would take longer (default 60; reported)
@@ -101,6 +102,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
       'engine-warmup-s': { type: 'string' },
       'engine-client': { type: 'string' },
       timers: { type: 'string' },
+      'timer-warmup': { type: 'string' },
       'timer-lead-ms': { type: 'string' },
       'timer-timeout-ms': { type: 'string' },
       'timer-max-start-s': { type: 'string' },
@@ -173,6 +175,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
     engine: { workflows, transitions, protocols: list('protocols', ['grpc', 'connect-json'] as const, ['grpc', 'connect-json']), watch, warmupSeconds: int('engine-warmup-s', smoke ? 0 : 20, 0), client: one('engine-client', ENGINE_CLIENTS, 'lean') },
     timers: {
       count: int('timers', smoke ? 20 : 10_000),
+      warmup: int('timer-warmup', smoke ? 10 : 1_000, 0),
       minLeadMs: int('timer-lead-ms', smoke ? 500 : 2_000),
       timeoutMs: int('timer-timeout-ms', smoke ? 15_000 : 60_000),
       maxStartSeconds: int('timer-max-start-s', 60),
