@@ -21,6 +21,8 @@ export interface BenchOptions {
   /** Postgres URL (DATABASE_URL); the ceiling part needs it, the others fall back to PGlite. */
   databaseUrl: string | undefined;
   concurrencies: number[];
+  /** Least time each ceiling and engine level runs, past its transactions/transitions, in seconds. */
+  minLevelSeconds: number;
   ceiling: { txns: number; maxPool: number };
   rpc: { calls: number; concurrency: number; clients: RpcClientKind[] };
   engine: { workflows: number; transitions: number; protocols: Protocol[]; watch: number | 'all'; warmupSeconds: number; client: EngineClient };
@@ -49,6 +51,7 @@ export const USAGE = `usage: node --import tsx bench/run.ts [options]
   --only LIST            parts to run, comma-separated: ${PARTS.join(',')} (default all)
   --runs N               runs per part; tables show medians (default 3)
   --concurrency LIST     in-flight levels for ceiling and engine (default 1,8,32,128)
+  --min-level-s N        each ceiling and engine level runs at least this long, past --txns/--transitions (default 5; smoke 0)
   --txns N               ceiling transactions per level (default: --transitions)
   --ceiling-max-pool N   most pg connections the ceiling opens (default 64; max_connections is often 100)
   --rpc-calls N          GetInfo calls per client (default 20000)
@@ -92,6 +95,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
       concurrency: { type: 'string' },
       txns: { type: 'string' },
       'ceiling-max-pool': { type: 'string' },
+      'min-level-s': { type: 'string' },
       'rpc-calls': { type: 'string' },
       'rpc-concurrency': { type: 'string' },
       'rpc-clients': { type: 'string' },
@@ -166,6 +170,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
     runs: int('runs', smoke ? 1 : 3),
     databaseUrl: env.DATABASE_URL || undefined,
     concurrencies,
+    minLevelSeconds: int('min-level-s', smoke ? 0 : 5, 0),
     ceiling: { txns: int('txns', transitions), maxPool: int('ceiling-max-pool', 64) },
     rpc: {
       calls: int('rpc-calls', smoke ? 200 : 20_000),

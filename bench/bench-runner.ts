@@ -101,11 +101,11 @@ async function runRepeatedParts(options: BenchOptions, servers: ServerSource, lo
 async function runPart(part: Exclude<Part, 'storage'>, options: BenchOptions, servers: ServerSource): Promise<Results[keyof Results]> {
   if (part === 'ceiling') {
     if (!options.databaseUrl) throw new PartUnavailableError('the ceiling needs a real Postgres: set DATABASE_URL');
-    return runCeiling({ databaseUrl: options.databaseUrl, concurrencies: options.concurrencies, txns: options.ceiling.txns, rows: options.engine.workflows, maxPool: options.ceiling.maxPool });
+    return runCeiling({ databaseUrl: options.databaseUrl, concurrencies: options.concurrencies, txns: options.ceiling.txns, minLevelMs: options.minLevelSeconds * 1000, rows: options.engine.workflows, maxPool: options.ceiling.maxPool });
   }
   return servers.with<Results[keyof Results]>((server) => {
     if (part === 'rpc') return runRpc(server, options.rpc);
-    if (part === 'engine') return runEngine(server, { ...options.engine, concurrencies: options.concurrencies, machine: options.machine });
+    if (part === 'engine') return runEngine(server, { ...options.engine, concurrencies: options.concurrencies, minLevelMs: options.minLevelSeconds * 1000, machine: options.machine });
     return runTimers(server, { ...options.timers, machine: options.machine });
   });
 }

@@ -29,8 +29,10 @@ export interface CeilingResult {
 export interface CeilingOptions {
   databaseUrl: string;
   concurrencies: number[];
-  /** Transactions per level and variant. */
+  /** Transactions per level and variant (at least). */
   txns: number;
+  /** Least time per level and variant, in ms (see runClosedLoop). */
+  minLevelMs: number;
   /** Rows updated round robin, like the engine's workflows (at least the highest concurrency). */
   rows: number;
   maxPool: number;
@@ -118,7 +120,7 @@ async function level(
   try {
     // Warm-up: open every connection and prepare the statements on it, outside the timing.
     await runClosedLoop({ total: connections * 2, concurrency, op: write });
-    const result = await runClosedLoop({ total: options.txns, concurrency, op: write });
+    const result = await runClosedLoop({ total: options.txns, concurrency, op: write, minDurationMs: options.minLevelMs });
     return { concurrency, connections, txns: result.ops, perSec: result.perSec, latency: result.latency };
   } finally {
     await pool.end();

@@ -39,7 +39,10 @@ export interface EngineResult {
 
 export interface EngineOptions {
   workflows: number;
+  /** Transitions per protocol and level (at least). */
   transitions: number;
+  /** Least time per protocol and level, in ms (see runClosedLoop). */
+  minLevelMs: number;
   protocols: Protocol[];
   concurrencies: number[];
   watch: number | 'all';
@@ -91,7 +94,7 @@ export async function runEngine(server: BenchServer, options: EngineOptions): Pr
     const levels: EngineLevel[] = [];
     for (const protocol of options.protocols) {
       for (const concurrency of options.concurrencies) {
-        levels.push(await level(server, machine, protocol, concurrency, options.transitions, fleet));
+        levels.push(await level(server, machine, protocol, concurrency, { transitions: options.transitions, minDurationMs: options.minLevelMs }, fleet));
       }
     }
     return { machine: machine.id, workflows: ids.length, watched, startsPerSec: started.load.perSec, levels };
@@ -107,7 +110,7 @@ async function level(
   machine: BenchMachine,
   protocol: Protocol,
   concurrency: number,
-  transitions: number,
+  { transitions, minDurationMs }: { transitions: number; minDurationMs: number },
   fleet: Fleet,
 ): Promise<EngineLevel> {
   const { watchers } = fleet;
@@ -118,7 +121,7 @@ async function level(
     await watchers.settle(5_000);
     watchers.reset();
     const cpu = startCpuMeter(server.pid);
-    const result = await runClosedLoop({ total: transitions, concurrency, op: send });
+    const result = await runClosedLoop({ total: transitions, concurrency, op: send, minDurationMs });
     const usage = cpu();
     const missed = await watchers.settle(5_000);
     return {
