@@ -26,6 +26,12 @@ export interface BenchServer {
   readonly pid: number;
   readonly process: ServerProcess;
   memory(): MemoryUsage;
+  /**
+   * ANALYZE every table of the server's schema, as pgbench does after its initial load: a
+   * bulk fill queried at once would otherwise be planned without statistics (see storage-bench.ts).
+   * Resolves false on PGlite (the server's own in-memory database, out of reach).
+   */
+  analyze(): Promise<boolean>;
   /** Stops the server (SIGTERM, waits for exit), then drops its schema. Idempotent. */
   stop(): Promise<void>;
 }
@@ -68,6 +74,11 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
     pid: server.child.pid!,
     process: server,
     memory: () => readMemory(server.child.pid!),
+    analyze: async () => {
+      if (!options.databaseUrl) return false;
+      await analyzeSchema(options.databaseUrl, schema);
+      return true;
+    },
     stop() {
       stopped ??= (async () => {
         try {
@@ -79,6 +90,17 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
       return stopped;
     },
   };
+}
+
+async function analyzeSchema(url: string, schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ name: string }>('select tablename as name from pg_tables where schemaname = $1', [schema]);
+    for (const { name } of rows) await client.query(`analyze "${schema}"."${name}"`);
+  } finally {
+    await client.end().catch(() => {});
+  }
 }
 
 /** Drops a schema the harness created; failures are reported, not thrown (cleanup must go on). */

@@ -70,7 +70,7 @@ export function renderMarkdown(report: BenchReport): string {
     const lines: string[] = [];
     if (s) {
       lines.push(
-        `${s.stored} of ${s.requested} workflows of ${s.machine} stored${s.complete ? '' : ' (insert budget ran out)'} in ${s.insertSeconds} s (${s.insertPerSec}/s); ${s.cancelled} cancelled.`,
+        `${s.stored} of ${s.requested} workflows of ${s.machine} stored${s.complete ? '' : ' (insert budget ran out)'} in ${s.insertSeconds} s (${s.insertPerSec}/s); ${s.cancelled} cancelled${s.analyzed ? '; then ANALYZE (planner statistics, as after a bulk load)' : ''}.`,
         `Server RSS: ${s.memory.idle.rssMb} MiB idle, ${s.memory.stored.rssMb} MiB after storing, ${s.memory.active.rssMb} MiB with ${s.memory.activeCount} active (peak ${s.memory.active.peakRssMb} MiB).`,
         '',
       );
