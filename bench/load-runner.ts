@@ -9,14 +9,14 @@ export interface LoadResult {
 }
 
 export interface LoadOptions {
-  /** Operations in all. */
+  /** Operations in all (the least number, with `minDurationMs`). */
   total: number;
   /** Workers, each with one operation in flight at a time. */
   concurrency: number;
   /**
    * One operation. `worker` is 0..concurrency-1 and `k` counts that worker's operations, so a
    * worker can own its keys (rows, workflows) and never race another worker on them; `i` is
-   * the operation's number among all (0..total-1).
+   * the operation's number among all (0..total-1, or beyond with `minDurationMs`).
    */
   op: (worker: number, k: number, i: number) => Promise<void>;
   /**
@@ -28,9 +28,9 @@ export interface LoadOptions {
 }
 
 /**
- * Runs `total` operations (or more, see `minDurationMs`) with `concurrency` in flight (closed loop: a worker starts its next
- * operation when the previous one settles, so latency is not inflated by a queue in the
- * client). The first failing operation stops every worker and is rethrown, with the operation
+ * Runs `total` operations (or more, see `minDurationMs`) with `concurrency` in flight (closed
+ * loop: a worker starts its next operation when the previous one settles, so latency is not
+ * inflated by a queue in the client). The first failing operation stops every worker and is rethrown, with the operation
  * count so far in the message: a benchmark with errors has no meaningful number.
  */
 export async function runClosedLoop(options: LoadOptions): Promise<LoadResult> {
