@@ -93,24 +93,27 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
 }
 
 async function analyzeSchema(url: string, schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
+  await withClient(url, async (client) => {
     const { rows } = await client.query<{ name: string }>('select tablename as name from pg_tables where schemaname = $1', [schema]);
     for (const { name } of rows) await client.query(`analyze "${schema}"."${name}"`);
-  } finally {
-    await client.end().catch(() => {});
-  }
+  });
 }
 
 /** Drops a schema the harness created; failures are reported, not thrown (cleanup must go on). */
 export async function dropBenchSchema(url: string, schema: string): Promise<void> {
+  try {
+    await withClient(url, (client) => client.query(`drop schema if exists "${schema}" cascade`));
+  } catch (error) {
+    process.stderr.write(`bench: could not drop schema ${schema}: ${(error as Error).message}\n`);
+  }
+}
+
+/** `body` on a connection of its own to `url`, closed afterwards whatever happens. */
+async function withClient<T>(url: string, body: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });
   try {
     await client.connect();
-    await client.query(`drop schema if exists "${schema}" cascade`);
-  } catch (error) {
-    process.stderr.write(`bench: could not drop schema ${schema}: ${(error as Error).message}\n`);
+    return await body(client);
   } finally {
     await client.end().catch(() => {});
   }
