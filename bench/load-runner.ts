@@ -30,8 +30,9 @@ export interface LoadOptions {
 /**
  * Runs `total` operations (or more, see `minDurationMs`) with `concurrency` in flight (closed
  * loop: a worker starts its next operation when the previous one settles, so latency is not
- * inflated by a queue in the client). The first failing operation stops every worker and is rethrown, with the operation
- * count so far in the message: a benchmark with errors has no meaningful number.
+ * inflated by a queue in the client). The first failing operation stops every worker and is
+ * rethrown, with the operation count so far in the message: a benchmark with errors has no
+ * meaningful number.
  */
 export async function runClosedLoop(options: LoadOptions): Promise<LoadResult> {
   const { total, concurrency, op } = options;
