@@ -25,7 +25,7 @@ export interface BenchOptions {
   minLevelSeconds: number;
   ceiling: { txns: number; maxPool: number };
   rpc: { calls: number; concurrency: number; clients: RpcClientKind[] };
-  engine: { workflows: number; transitions: number; protocols: Protocol[]; watch: number | 'all'; warmupSeconds: number; client: EngineClient };
+  engine: { workflows: number; transitions: number; protocols: Protocol[]; watch: number | 'all'; warmupSeconds: number; client: EngineClient; openRates: number[] };
   timers: { count: number; warmup: number; minLeadMs: number; timeoutMs: number; maxStartSeconds: number };
   storage: { count: number; budgetSeconds: number; active: number; queryRepeats: number };
   /** Machine for engine/storage: a shipped machine id, or 'auto' (bench-counter if shipped). */
@@ -63,6 +63,8 @@ export const USAGE = `usage: node --import tsx bench/run.ts [options]
   --watch all|N          WatchWorkflow streams, one per workflow, on all or the first N (default all)
   --engine-warmup-s N    SendEvents at the highest level, split over the protocols, before the first level (default 20)
   --engine-client lean|connect  who sends and watches: node:http2/node:http alone (default), or connect-node's clients
+  --open-rates LIST      engine levels with SendEvents arriving at these rates per second (open loop, Poisson), after the
+                         in-flight levels (default none; smoke 200)
   --timers N             timers due at the same moment (default 10000)
   --timer-warmup N       timers fired in a burst before the measured one, to warm the server up (default 1000; 0: none)
   --timer-lead-ms N      least time between the start of the first workflow and the due moment (default 2000)
@@ -105,6 +107,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
       watch: { type: 'string' },
       'engine-warmup-s': { type: 'string' },
       'engine-client': { type: 'string' },
+      'open-rates': { type: 'string' },
       timers: { type: 'string' },
       'timer-warmup': { type: 'string' },
       'timer-lead-ms': { type: 'string' },
@@ -163,6 +166,13 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
   if (values['write-results'] && (smoke || (values.runs !== undefined && Number(values.runs) < 2))) {
     throw new UsageError('--write-results records medians over several runs: it needs --runs >= 2 and no --smoke');
   }
+  const openRates = values['open-rates'] === undefined
+    ? smoke ? [200] : []
+    : values['open-rates'].split(',').map((s) => {
+        const n = Number(s.trim());
+        if (!Number.isInteger(n) || n < 1) throw new UsageError(`--open-rates: '${s}' is not a positive whole number of SendEvents per second`);
+        return n;
+      });
   const watch = values.watch === undefined || values.watch === 'all' ? 'all' : int('watch', 0, 0);
 
   return {
@@ -177,7 +187,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
       concurrency: int('rpc-concurrency', smoke ? 8 : 64),
       clients: list('rpc-clients', RPC_CLIENTS, RPC_CLIENTS),
     },
-    engine: { workflows, transitions, protocols: list('protocols', ['grpc', 'connect-json'] as const, ['grpc', 'connect-json']), watch, warmupSeconds: int('engine-warmup-s', smoke ? 0 : 20, 0), client: one('engine-client', ENGINE_CLIENTS, 'lean') },
+    engine: { workflows, transitions, protocols: list('protocols', ['grpc', 'connect-json'] as const, ['grpc', 'connect-json']), watch, warmupSeconds: int('engine-warmup-s', smoke ? 0 : 20, 0), client: one('engine-client', ENGINE_CLIENTS, 'lean'), openRates },
     timers: {
       count: int('timers', smoke ? 20 : 10_000),
       warmup: int('timer-warmup', smoke ? 10 : 1_000, 0),

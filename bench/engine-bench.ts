@@ -4,7 +4,7 @@ import { OrchestratorService, SendEventRequestSchema } from '../gen/orchestrator
 import { createBenchTransport, RawConnectJsonClient, type EngineClient, type Protocol } from './bench-clients.js';
 import { pickBenchMachine, type BenchMachine } from './bench-machines.js';
 import type { BenchServer } from './bench-server.js';
-import { ownedKeys, runClosedLoop } from './load-runner.js';
+import { ownedKeys, runClosedLoop, runOpenLoop } from './load-runner.js';
 import { startCpuMeter } from './process-stats.js';
 import { summarize, type LatencySummary } from './stats.js';
 import { startWorkflows, waitUntilReady } from './workflow-fleet.js';
@@ -28,6 +28,27 @@ export interface EngineLevel {
   clientCpuPct: number;
 }
 
+/** One protocol with SendEvents arriving at a fixed average rate (open loop, see runOpenLoop). */
+export interface OpenEngineLevel {
+  protocol: Protocol;
+  /** Arrivals per second asked for. */
+  offeredPerSec: number;
+  transitions: number;
+  /** Transitions per second achieved (arrivals over the level, drain included). */
+  perSec: number;
+  /** Most SendEvents outstanding at one moment. */
+  mostOutstanding: number;
+  /** SendEvent call to its reply. */
+  reply: LatencySummary;
+  /** SendEvent call to the watcher's stream message for that version. */
+  watch: LatencySummary;
+  /** How late the calls started after their scheduled arrivals (the harness's timers). */
+  startLag: LatencySummary;
+  watchMissed: number;
+  serverCpuPct: number;
+  clientCpuPct: number;
+}
+
 export interface EngineResult {
   machine: string;
   workflows: number;
@@ -35,6 +56,7 @@ export interface EngineResult {
   /** Workflows started per second while setting up (StartWorkflow over gRPC, 32 in flight). */
   startsPerSec: number;
   levels: EngineLevel[];
+  openLevels: OpenEngineLevel[];
 }
 
 export interface EngineOptions {
@@ -51,6 +73,8 @@ export interface EngineOptions {
   machine: string;
   /** Who sends the SendEvents and reads the watch streams (see ENGINE_CLIENTS). */
   client: EngineClient;
+  /** Open-loop levels: SendEvents per second, each protocol at each rate, after the in-flight levels. */
+  openRates: number[];
 }
 
 const CALL_TIMEOUT_MS = 30_000;
@@ -97,7 +121,13 @@ export async function runEngine(server: BenchServer, options: EngineOptions): Pr
         levels.push(await level(server, machine, protocol, concurrency, { transitions: options.transitions, minDurationMs: options.minLevelMs }, fleet));
       }
     }
-    return { machine: machine.id, workflows: ids.length, watched, startsPerSec: started.load.perSec, levels };
+    const openLevels: OpenEngineLevel[] = [];
+    for (const protocol of options.protocols) {
+      for (const rate of options.openRates) {
+        openLevels.push(await openLevel(server, machine, protocol, rate, { transitions: options.transitions, minDurationMs: options.minLevelMs }, fleet));
+      }
+    }
+    return { machine: machine.id, workflows: ids.length, watched, startsPerSec: started.load.perSec, levels, openLevels };
   } finally {
     watchers?.close();
     control.close();
@@ -139,6 +169,60 @@ async function level(
   }
 }
 
+/** Sockets of the Connect JSON client in an open-loop level: calls past them wait for one (in the reply latency). */
+const OPEN_LOOP_SOCKETS = 64;
+
+/**
+ * SendEvents arriving at `rate` per second on their own schedule, each on a workflow with no
+ * event outstanding (the least recently used one).
+ */
+async function openLevel(
+  server: BenchServer,
+  machine: BenchMachine,
+  protocol: Protocol,
+  rate: number,
+  { transitions, minDurationMs }: { transitions: number; minDurationMs: number },
+  fleet: Fleet,
+): Promise<OpenEngineLevel> {
+  const { watchers } = fleet;
+  const sender = sendEventCaller(server.baseUrl, protocol, OPEN_LOOP_SOCKETS, fleet.client);
+  const sendTo = workflowSender(machine, fleet, sender.call);
+  // Idle workflows, least recently used first: consecutive arrivals go to different workflows.
+  const idle = fleet.ids.map((_, i) => i);
+  const send = async () => {
+    const i = idle.shift();
+    if (i === undefined) throw new Error(`all ${fleet.ids.length} workflows have an event outstanding`);
+    try {
+      await sendTo(i);
+    } finally {
+      idle.push(i);
+    }
+  };
+  try {
+    await runClosedLoop({ total: Math.max(16, Math.min(200, Math.ceil(transitions / 5))), concurrency: 8, op: send });
+    await watchers.settle(5_000);
+    watchers.reset();
+    const cpu = startCpuMeter(server.pid);
+    const result = await runOpenLoop({ ratePerSec: rate, total: transitions, minDurationMs, maxOutstanding: fleet.ids.length, op: send });
+    const usage = cpu();
+    const missed = await watchers.settle(5_000);
+    return {
+      protocol,
+      offeredPerSec: rate,
+      transitions: result.ops,
+      perSec: result.perSec,
+      mostOutstanding: result.mostOutstanding,
+      reply: result.latency,
+      startLag: result.startLag,
+      watch: summarize(watchers.latencies()),
+      watchMissed: missed,
+      ...usage,
+    };
+  } finally {
+    sender.close();
+  }
+}
+
 interface Fleet {
   ids: string[];
   versions: number[];
@@ -149,20 +233,30 @@ interface Fleet {
 
 /** SendEvent as worker `w`'s k-th call of a closed loop: on a workflow only that worker sends to. */
 function createSender(server: BenchServer, machine: BenchMachine, protocol: Protocol, concurrency: number, fleet: Fleet) {
-  const { ids, versions, steps, watchers } = fleet;
   const sender = sendEventCaller(server.baseUrl, protocol, concurrency, fleet.client);
-  const owned = ownedKeys(ids.length, concurrency);
+  const sendTo = workflowSender(machine, fleet, sender.call);
+  const owned = ownedKeys(fleet.ids.length, concurrency);
   const send = async (worker: number, k: number) => {
     const keys = owned[worker]!;
-    const i = keys[k % keys.length]!;
+    await sendTo(keys[k % keys.length]!);
+  };
+  return { send, close: sender.close };
+}
+
+/**
+ * The next event of workflow i's loop, its watcher told first; checks that it made exactly one
+ * transition. The caller sees to it that workflow i has no other event outstanding.
+ */
+function workflowSender(machine: BenchMachine, fleet: Fleet, call: (workflowId: string, event: ReturnType<BenchMachine['loopEvent']>) => Promise<number | undefined>) {
+  const { ids, versions, steps, watchers } = fleet;
+  return async (i: number) => {
     const event = machine.loopEvent(steps[i]!);
     watchers.expect(i, versions[i]! + 1);
-    const version = (await sender.call(ids[i]!, event)) ?? 0;
+    const version = (await call(ids[i]!, event)) ?? 0;
     if (version !== versions[i]! + 1) throw new Error(`workflow ${ids[i]} went from version ${versions[i]} to ${version} on one event; the harness expects one transition per event`);
     versions[i] = version;
     steps[i]!++;
   };
-  return { send, close: sender.close };
 }
 
 /** The watchers' streams, over one gRPC connection of their own, with the chosen client. */

@@ -1,5 +1,6 @@
 import { PROTOCOL_LABELS } from './bench-clients.js';
 import type { BenchReport, PartOutcome } from './bench-runner.js';
+import type { EngineResult } from './engine-bench.js';
 import type { MachineInfo } from './machine-info.js';
 import type { LatencySummary } from './stats.js';
 import { checkTargets, engineRatios } from './targets.js';
@@ -52,6 +53,7 @@ export function renderMarkdown(report: BenchReport): string {
         l.clientCpuPct,
       ]),
     ),
+    ...openLoop(r),
   ]);
 
   section(out, 'Timers: due at the same moment', parts.timers, (r) =>
@@ -108,7 +110,21 @@ export function table(header: string[], rows: (string | number)[][]): string {
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
-export function describe(m: MachineInfo): string {
+export /** The engine's open-loop levels, when there are any: a table and what it means. */
+function openLoop(r: EngineResult): string[] {
+  if (!r.openLevels?.length) return [];
+  return [
+    '',
+    'Open loop: SendEvents arriving on their own schedule (Poisson, at the offered rate) on workflows with none outstanding, however many are unanswered; latencies from the call as above; start lag: how late the harness made the calls after their scheduled arrivals (its timers have ~1 ms grain).',
+    '',
+    table(
+      ['protocol', 'offered/s', 'transitions/s', 'most outstanding', 'reply p50', 'p95', 'p99', 'max', 'watch p50', 'p95', 'p99', 'max', 'missed', 'start lag p50', 'p99', 'server CPU %', 'client CPU %'],
+      r.openLevels.map((l) => [PROTOCOL_LABELS[l.protocol], l.offeredPerSec, l.perSec, l.mostOutstanding, ...latency(l.reply), ...latency(l.watch), l.watchMissed, l.startLag.p50, l.startLag.p99, l.serverCpuPct, l.clientCpuPct]),
+    ),
+  ];
+}
+
+function describe(m: MachineInfo): string {
   const pg = m.postgres ? `PostgreSQL ${m.postgres.version} (synchronous_commit=${m.postgres.synchronousCommit}, fsync=${m.postgres.fsync}, max_connections=${m.postgres.maxConnections})` : 'PGlite (embedded)';
   const redis = m.redis ? `Redis ${m.redis.version}` : 'in-process bus';
   const { loopback } = m.platform;

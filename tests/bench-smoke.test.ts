@@ -59,6 +59,17 @@ describe('benchmark harness (smoke run)', () => {
       assert.equal(level.watchMissed, 0, 'every watched transition reaches its watcher');
       assertLatency(level.watch, options.engine.transitions);
     }
+    assert.deepEqual(options.engine.openRates, [200], 'the smoke run has an open-loop level');
+    assert.deepEqual(
+      engine.openLevels.map((l) => `${l.protocol}@${l.offeredPerSec}/s`),
+      options.engine.protocols.map((p) => `${p}@200/s`),
+    );
+    for (const level of engine.openLevels) {
+      assert.ok(level.perSec > 0 && level.mostOutstanding >= 1, JSON.stringify(level));
+      assertLatency(level.reply, options.engine.transitions);
+      assert.equal(level.watchMissed, 0, 'every watched transition reaches its watcher');
+      assertLatency(level.watch, options.engine.transitions);
+    }
 
     if (parts.timers?.status === 'unavailable') {
       assert.match(parts.timers.reason, /bench-counter/);
@@ -90,6 +101,7 @@ describe('benchmark harness (smoke run)', () => {
     const markdown = renderMarkdown(report);
     assert.match(markdown, /one-byte TCP round trip between two Node processes [\d.]+ us/);
     for (const heading of ['### RPC overhead', '### Engine', '### Storage']) assert.ok(markdown.includes(heading), heading);
+    assert.match(markdown, /Open loop: SendEvents arriving/);
     assert.doesNotMatch(markdown, /FAILED/);
     assert.deepEqual(JSON.parse(JSON.stringify(report)).options.parts, ['ceiling', 'rpc', 'engine', 'timers', 'storage']);
   });
