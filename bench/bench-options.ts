@@ -152,13 +152,17 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
     return items as T[];
   };
 
-  const concurrencies = values.concurrency === undefined
-    ? smoke ? [1, 4] : [1, 8, 32, 128]
-    : values.concurrency.split(',').map((s) => {
-        const n = Number(s.trim());
-        if (!Number.isInteger(n) || n < 1) throw new UsageError(`--concurrency: '${s}' is not a positive whole number`);
-        return n;
-      });
+  const positives = (name: 'concurrency' | 'open-rates', fallback: number[], what: string) => {
+    const raw = values[name];
+    if (raw === undefined) return fallback;
+    return raw.split(',').map((s) => {
+      const n = Number(s.trim());
+      if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name}: '${s}' is not a positive whole number${what}`);
+      return n;
+    });
+  };
+
+  const concurrencies = positives('concurrency', smoke ? [1, 4] : [1, 8, 32, 128], '');
   const workflows = int('workflows', smoke ? 20 : 1000);
   const maxConcurrency = Math.max(...concurrencies);
   if (workflows < maxConcurrency) throw new UsageError(`--workflows (${workflows}) must be at least the highest --concurrency (${maxConcurrency}): each in-flight event needs a workflow of its own`);
@@ -166,13 +170,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
   if (values['write-results'] && (smoke || (values.runs !== undefined && Number(values.runs) < 2))) {
     throw new UsageError('--write-results records medians over several runs: it needs --runs >= 2 and no --smoke');
   }
-  const openRates = values['open-rates'] === undefined
-    ? smoke ? [200] : []
-    : values['open-rates'].split(',').map((s) => {
-        const n = Number(s.trim());
-        if (!Number.isInteger(n) || n < 1) throw new UsageError(`--open-rates: '${s}' is not a positive whole number of SendEvents per second`);
-        return n;
-      });
+  const openRates = positives('open-rates', smoke ? [200] : [], ' of SendEvents per second');
   const watch = values.watch === undefined || values.watch === 'all' ? 'all' : int('watch', 0, 0);
 
   return {

@@ -143,30 +143,30 @@ async function level(
   { transitions, minDurationMs }: { transitions: number; minDurationMs: number },
   fleet: Fleet,
 ): Promise<EngineLevel> {
-  const { watchers } = fleet;
   const { send, close } = createSender(server, machine, protocol, concurrency, fleet);
   try {
-    // Warm-up: opens every connection and JIT-compiles both sides, outside the timing.
-    await runClosedLoop({ total: Math.max(concurrency * 2, Math.min(200, Math.ceil(transitions / 5))), concurrency, op: send });
-    await watchers.settle(5_000);
-    watchers.reset();
-    const cpu = startCpuMeter(server.pid);
-    const result = await runClosedLoop({ total: transitions, concurrency, op: send, minDurationMs });
-    const usage = cpu();
-    const missed = await watchers.settle(5_000);
-    return {
-      protocol,
-      concurrency,
-      transitions: result.ops,
-      perSec: result.perSec,
-      reply: result.latency,
-      watch: summarize(watchers.latencies()),
-      watchMissed: missed,
-      ...usage,
-    };
+    const warmup = () => runClosedLoop({ total: Math.max(concurrency * 2, Math.min(200, Math.ceil(transitions / 5))), concurrency, op: send });
+    const { result, ...measured } = await measureLevel(server, fleet.watchers, warmup, () => runClosedLoop({ total: transitions, concurrency, op: send, minDurationMs }));
+    return { protocol, concurrency, transitions: result.ops, perSec: result.perSec, reply: result.latency, ...measured };
   } finally {
     close();
   }
+}
+
+/**
+ * A level's measurement around `run`: a warm-up first (it opens every connection and JIT-compiles
+ * both sides, outside the timing), the watchers drained and reset, then the server's and this
+ * process's CPU over the run and what the watchers saw of it.
+ */
+async function measureLevel<R>(server: BenchServer, watchers: WatchFleet, warmup: () => Promise<unknown>, run: () => Promise<R>) {
+  await warmup();
+  await watchers.settle(5_000);
+  watchers.reset();
+  const cpu = startCpuMeter(server.pid);
+  const result = await run();
+  const usage = cpu();
+  const watchMissed = await watchers.settle(5_000);
+  return { result, watch: summarize(watchers.latencies()), watchMissed, ...usage };
 }
 
 /** Sockets of the Connect JSON client in an open-loop level: calls past them wait for one (in the reply latency). */
@@ -184,7 +184,6 @@ async function openLevel(
   { transitions, minDurationMs }: { transitions: number; minDurationMs: number },
   fleet: Fleet,
 ): Promise<OpenEngineLevel> {
-  const { watchers } = fleet;
   const sender = sendEventCaller(server.baseUrl, protocol, OPEN_LOOP_SOCKETS, fleet.client);
   const sendTo = workflowSender(machine, fleet, sender.call);
   // Idle workflows, least recently used first: consecutive arrivals go to different workflows.
@@ -199,25 +198,11 @@ async function openLevel(
     }
   };
   try {
-    await runClosedLoop({ total: Math.max(16, Math.min(200, Math.ceil(transitions / 5))), concurrency: 8, op: send });
-    await watchers.settle(5_000);
-    watchers.reset();
-    const cpu = startCpuMeter(server.pid);
-    const result = await runOpenLoop({ ratePerSec: rate, total: transitions, minDurationMs, maxOutstanding: fleet.ids.length, op: send });
-    const usage = cpu();
-    const missed = await watchers.settle(5_000);
-    return {
-      protocol,
-      offeredPerSec: rate,
-      transitions: result.ops,
-      perSec: result.perSec,
-      mostOutstanding: result.mostOutstanding,
-      reply: result.latency,
-      startLag: result.startLag,
-      watch: summarize(watchers.latencies()),
-      watchMissed: missed,
-      ...usage,
-    };
+    const warmup = () => runClosedLoop({ total: Math.max(16, Math.min(200, Math.ceil(transitions / 5))), concurrency: 8, op: send });
+    const run = () => runOpenLoop({ ratePerSec: rate, total: transitions, minDurationMs, maxOutstanding: fleet.ids.length, op: send });
+    const { result, ...measured } = await measureLevel(server, fleet.watchers, warmup, run);
+    const { ops, perSec, mostOutstanding, latency, startLag } = result;
+    return { protocol, offeredPerSec: rate, transitions: ops, perSec, mostOutstanding, reply: latency, startLag, ...measured };
   } finally {
     sender.close();
   }

@@ -1,0 +1,18 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseBenchArgs, UsageError } from '../bench/bench-options.js';
+
+describe('bench options (bench/bench-options.ts)', () => {
+  it('takes open-loop rates as a list, none by default, one in a smoke run', () => {
+    assert.deepEqual(parseBenchArgs(['--open-rates', '400, 800,1200'], {}).engine.openRates, [400, 800, 1200]);
+    assert.deepEqual(parseBenchArgs([], {}).engine.openRates, []);
+    assert.deepEqual(parseBenchArgs(['--smoke'], {}).engine.openRates, [200]);
+  });
+
+  it('refuses a rate or an in-flight level that is not a positive whole number, naming it', () => {
+    assert.throws(() => parseBenchArgs(['--open-rates', '400,0'], {}), (e: unknown) => e instanceof UsageError && /--open-rates: '0' is not a positive whole number of SendEvents per second/.test(e.message));
+    assert.throws(() => parseBenchArgs(['--open-rates', '1.5'], {}), UsageError);
+    assert.throws(() => parseBenchArgs(['--concurrency', '1,eight'], {}), (e: unknown) => e instanceof UsageError && /--concurrency: 'eight' is not a positive whole number$/.test(e.message));
+    assert.deepEqual(parseBenchArgs(['--concurrency', '2,16'], {}).concurrencies, [2, 16]);
+  });
+});
