@@ -28,25 +28,17 @@ export interface EngineLevel {
   clientCpuPct: number;
 }
 
-/** One protocol with SendEvents arriving at a fixed average rate (open loop, see runOpenLoop). */
-export interface OpenEngineLevel {
-  protocol: Protocol;
-  /** Arrivals per second asked for. */
+/**
+ * One protocol with SendEvents arriving at a fixed average rate (open loop, see runOpenLoop): an
+ * in-flight level's numbers, with the rate in place of the in-flight count.
+ */
+export interface OpenEngineLevel extends Omit<EngineLevel, 'concurrency'> {
+  /** Arrivals per second asked for; `perSec` is what was achieved (drain included). */
   offeredPerSec: number;
-  transitions: number;
-  /** Transitions per second achieved (arrivals over the level, drain included). */
-  perSec: number;
   /** Most SendEvents outstanding at one moment. */
   mostOutstanding: number;
-  /** SendEvent call to its reply. */
-  reply: LatencySummary;
-  /** SendEvent call to the watcher's stream message for that version. */
-  watch: LatencySummary;
   /** How late the calls started after their scheduled arrivals (the harness's timers). */
   startLag: LatencySummary;
-  watchMissed: number;
-  serverCpuPct: number;
-  clientCpuPct: number;
 }
 
 export interface EngineResult {
