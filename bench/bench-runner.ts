@@ -106,7 +106,7 @@ async function runPart(part: Exclude<Part, 'storage'>, options: BenchOptions, se
   return servers.with<Results[keyof Results]>((server) => {
     if (part === 'rpc') return runRpc(server, options.rpc);
     if (part === 'engine') return runEngine(server, { ...options.engine, concurrencies: options.concurrencies, minLevelMs: options.minLevelSeconds * 1000, machine: options.machine });
-    return runTimers(server, { ...options.timers, machine: options.machine });
+    return runTimers(server, { ...options.timers, machine: options.machine, redisUrl: process.env.REDIS_URL || undefined });
   });
 }
 

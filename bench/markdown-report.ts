@@ -59,11 +59,11 @@ export function renderMarkdown(report: BenchReport): string {
   section(out, 'Timers: due at the same moment', parts.timers, (r) =>
     [
       table(
-        ['timers', 'machine', 'due spread', 'all fired after', 'lag p50', 'p95', 'p99', 'max', 'starts/s'],
-        [[r.timers === r.requested ? r.timers : `${r.timers} of ${r.requested} (start rate cap)`, r.machine, r.dueSpreadMs, r.allFiredMs, r.lag.p50, r.lag.p95, r.lag.p99, r.lag.max, r.startsPerSec]],
+        ['timers', 'machine', 'due spread', 'all committed after', 'all stamped after', 'lag p50', 'p95', 'p99', 'max', 'starts/s'],
+        [[r.timers === r.requested ? r.timers : `${r.timers} of ${r.requested} (start rate cap)`, r.machine, r.dueSpreadMs, r.allCommittedMs ?? '-', r.allFiredMs, r.lag.p50, r.lag.p95, r.lag.p99, r.lag.max, r.startsPerSec]],
       ),
       '',
-      '"all fired after": from the earliest due time to the last firing committed; lag: firing time minus own due time.',
+      '"all committed after": from the earliest due time until the last firing, committed, reached a Redis subscriber in the harness (- without Redis); "all stamped after": until the time stamped on the last firing\'s transition, which the engine takes when it computes the transition, before its commit; lag: stamped time minus own due time.',
     ]);
 
   const storage = parts.storage;

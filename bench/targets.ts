@@ -51,11 +51,14 @@ export function checkTargets(report: BenchReport): TargetCheck[] {
   }
   const timers = report.parts.timers;
   if (timers?.status === 'ok') {
-    const { timers: n, allFiredMs } = timers.median;
+    const { timers: n, allFiredMs, allCommittedMs } = timers.median;
+    // Committed (heard on Redis after the commit) when known; else the stamped time, a lower bound.
+    const fired = allCommittedMs ?? allFiredMs;
+    const how = allCommittedMs === undefined ? 'stamped (no Redis: commit time unknown)' : 'committed';
     checks.push({
       target: '10,000 simultaneous timers all fired within 1 s',
-      measured: `${n} timers: all fired ${allFiredMs} ms after the first was due${n < 10_000 ? ' (fewer than 10,000: not comparable)' : ''}`,
-      met: n >= 10_000 ? allFiredMs <= 1_000 : undefined,
+      measured: `${n} timers: all ${how} ${fired} ms after the first was due${n < 10_000 ? ' (fewer than 10,000: not comparable)' : ''}`,
+      met: n >= 10_000 ? fired <= 1_000 : undefined,
     });
   }
   const rpc = report.parts.rpc;

@@ -1,5 +1,6 @@
 import { timestampMs } from '@bufbuild/protobuf/wkt';
 import { createClient } from '@connectrpc/connect';
+import { createClient as createRedisClient } from 'redis';
 import { OrchestratorService, WorkflowStatus } from '../gen/orchestrator/v1/orchestrator_pb.js';
 import { createBenchTransport } from './bench-clients.js';
 import { pickBenchMachine, type OrchestratorClient } from './bench-machines.js';
@@ -15,8 +16,18 @@ export interface TimerResult {
   timers: number;
   /** Latest minus earliest due time: how "simultaneous" the timers really were. */
   dueSpreadMs: number;
-  /** From the earliest due time until the last timer had fired (its transition committed). */
+  /**
+   * From the earliest due time to the time stamped on the last firing's transition (the
+   * workflow's update time). The engine stamps a transition when it computes it, which can be
+   * well before its commit when many are queued for the database: a lower bound.
+   */
   allFiredMs: number;
+  /**
+   * From the earliest due time until the last firing's message reached a Redis subscriber in the
+   * harness (published after its commit): when the last firing was durable and announced. Only
+   * with REDIS_URL set; the target is judged on it when present.
+   */
+  allCommittedMs?: number;
   /** Per timer: its firing transition's time minus its own due time. */
   lag: LatencySummary;
   /** StartWorkflow rate while arming them (gRPC, 64 in flight). */
@@ -34,6 +45,8 @@ export interface TimerOptions {
   /** Arm no more timers than the calibrated start rate allows in this time. */
   maxStartSeconds: number;
   machine: string;
+  /** The server's Redis (the same REDIS_URL): the harness hears the firings on its firehose. */
+  redisUrl?: string;
 }
 
 const START_CONCURRENCY = 64;
@@ -64,6 +77,7 @@ export async function runTimers(server: BenchServer, options: TimerOptions): Pro
     // A slow engine would take minutes to start 10,000: arm fewer, and say so (requested vs timers).
     const count = Math.max(1, Math.min(options.count, Math.floor(calibration.load.perSec * options.maxStartSeconds)));
     const leadMs = Math.max(options.minLeadMs, Math.ceil((count / calibration.load.perSec) * 1000 * 1.5) + 500);
+    const firehose = options.redisUrl ? await hearFirings(options.redisUrl) : undefined;
     const dueMoment = Date.now() + leadMs;
     const started = await startWorkflows(client, machine, count, {
       concurrency: START_CONCURRENCY,
@@ -91,18 +105,51 @@ export async function runTimers(server: BenchServer, options: TimerOptions): Pro
     }
     const dues = [...dueAt.values()];
     const firstDue = dues.reduce((a, b) => Math.min(a, b));
+    const heard = firehose && (await firehose.close());
+    let lastHeard = -Infinity;
+    if (heard) {
+      for (const id of dueAt.keys()) {
+        const at = heard.get(id);
+        if (at === undefined) throw new Error(`the firing of workflow ${id} never reached the Redis firehose`);
+        lastHeard = Math.max(lastHeard, at);
+      }
+    }
     return {
       machine: machine.id,
       requested: options.count,
       timers: count,
       dueSpreadMs: dues.reduce((a, b) => Math.max(a, b)) - firstDue,
       allFiredMs: round(lastFired - firstDue),
+      ...(heard ? { allCommittedMs: round(lastHeard - firstDue) } : {}),
       lag: summarize(lags),
       startsPerSec: started.load.perSec,
     };
   } finally {
     bench.close();
   }
+}
+
+/**
+ * Subscribes to the server's firehose (`orchestrator:firehose`, the default prefix) and notes
+ * when each workflow's timer firing (`xstate.after.*`) arrived. The server publishes every
+ * transition there after its commit, whether anyone listens or not, so this adds only Redis's
+ * delivery and this process's parsing. `close` unsubscribes and returns the arrival times.
+ */
+async function hearFirings(redisUrl: string): Promise<{ close(): Promise<Map<string, number>> }> {
+  const client = createRedisClient({ url: redisUrl });
+  await client.connect();
+  const heard = new Map<string, number>();
+  await client.subscribe('orchestrator:firehose', (text) => {
+    const at = Date.now();
+    const message = JSON.parse(text) as { workflowId: string; eventType: string };
+    if (message.eventType.startsWith('xstate.after.')) heard.set(message.workflowId, at);
+  });
+  return {
+    async close() {
+      await client.quit();
+      return heard;
+    },
+  };
 }
 
 /**

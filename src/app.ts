@@ -86,7 +86,7 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
     machines: [...shippedMachines, ...extra.machines],
     tools: toolInvoker,
     logger,
-    options: { taskLeaseMs: config.taskLeaseMs, timerLeaseMs: config.timerLeaseMs, observer: engineTelemetry(metrics), ...(config.faultKillAfterCommit ? { afterCommit: killAfterCommit(config.faultKillAfterCommit, logger) } : {}) },
+    options: { taskLeaseMs: config.taskLeaseMs, timerLeaseMs: config.timerLeaseMs, timerLookaheadMs: config.timerLookaheadMs, observer: engineTelemetry(metrics), ...(config.faultKillAfterCommit ? { afterCommit: killAfterCommit(config.faultKillAfterCommit, logger) } : {}) },
   });
   Object.assign(metrics.sources, {
     backlog: () => readWorkflowBacklog(database.db),

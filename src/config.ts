@@ -41,6 +41,8 @@ export interface Config {
   readonly taskLeaseMs: number;
   /** How long a claimed due timer is ours before another replica may fire it, in ms. */
   readonly timerLeaseMs: number;
+  /** How far ahead of their due time timers are claimed and held in memory, in ms (0: only due ones). */
+  readonly timerLookaheadMs: number;
   /**
    * Modules loaded at start, resolved from the working directory (for tests and extensions).
    * Each may export `machines: WorkflowDefinition[]` and `tools: Record<string, ToolAdapter>`.
@@ -95,6 +97,7 @@ export function loadConfig(env: Env = process.env): Config {
     healthIntervalMs: integer(env, 'HEALTH_INTERVAL_MS', 2_000, 50, 10 * 60 * 1000),
     taskLeaseMs: integer(env, 'TASK_LEASE_MS', 30_000, 100, 24 * 60 * 60 * 1000),
     timerLeaseMs: integer(env, 'TIMER_LEASE_MS', 30_000, 100, 24 * 60 * 60 * 1000),
+    timerLookaheadMs: integer(env, 'TIMER_LOOKAHEAD_MS', 1_000, 0, 60_000),
     extraModules: list(env, 'EXTRA_MODULES', []),
     faultKillAfterCommit: raw(env, 'FAULT_KILL_AFTER_COMMIT') === undefined ? undefined : integer(env, 'FAULT_KILL_AFTER_COMMIT', 0, 1, Number.MAX_SAFE_INTEGER),
     httpToolAllowedHosts: allowedHosts(env, 'HTTP_TOOL_ALLOWED_HOSTS'),

@@ -79,6 +79,9 @@ describe('benchmark harness (smoke run)', () => {
       assert.equal(timers.timers, options.timers.count);
       assertLatency(timers.lag, options.timers.count);
       assert.ok(timers.allFiredMs >= timers.lag.max - 1, 'the last firing is no earlier than the largest lag');
+      // Heard on Redis after its commit, so never before the time the engine stamped on it.
+      if (process.env.REDIS_URL) assert.ok(timers.allCommittedMs !== undefined && timers.allCommittedMs >= timers.allFiredMs - 1, `committed ${timers.allCommittedMs} vs stamped ${timers.allFiredMs}`);
+      else assert.equal(timers.allCommittedMs, undefined);
     }
 
     const storage = ok(parts.storage, 'storage');

@@ -38,6 +38,13 @@ export interface WorkflowEngineOptions {
   timerPollIntervalMs?: number;
   /** How long a replica may take to fire a timer it claimed before another may. Default 30 s. */
   timerLeaseMs?: number;
+  /**
+   * How far ahead of their due time timers are claimed and held in memory (at most 20,000), so a
+   * burst fires at its due moment without claiming first. A replica that dies holding them
+   * delays them by up to this plus `timerLeaseMs`; one that stops hands them back. 0: claim
+   * only due timers. Default 1 s.
+   */
+  timerLookaheadMs?: number;
   /** How often a watch re-reads the history without a bus message (lost messages). Default 5 s. */
   watchPollIntervalMs?: number;
   /**
@@ -75,6 +82,7 @@ export function resolveEngineOptions(options: WorkflowEngineOptions = {}): Resol
     maxConcurrentTasks: options.maxConcurrentTasks ?? 64,
     timerPollIntervalMs: options.timerPollIntervalMs ?? 1_000,
     timerLeaseMs: options.timerLeaseMs ?? 30_000,
+    timerLookaheadMs: options.timerLookaheadMs ?? 1_000,
     watchPollIntervalMs: options.watchPollIntervalMs ?? 5_000,
     fleetWatchMarginMs: options.fleetWatchMarginMs ?? 5_000,
     cacheSize: options.cacheSize ?? 10_000,

@@ -1,4 +1,5 @@
 import type { EngineLogger, ResolvedEngineOptions } from './engine-options.js';
+import { DueQueue } from './due-queue.js';
 import { SerialPoll } from './serial-poll.js';
 import type { TimerRecord, WorkflowStore } from './ports/workflow-store.js';
 
@@ -7,20 +8,26 @@ const MAX_WAKE_MS = 60_000;
 /**
  * Due rows claimed per statement, and the most firings under way at once: a burst of due timers
  * (10 000 at one moment) goes out in a few claims and fires concurrently, so the firings of
- * different workflows share group commits; the cap bounds memory and how long a claimed row
- * waits in this process under its lease.
+ * different workflows share group commits; the cap bounds the transitions built ahead of their
+ * commits.
  */
 const CLAIM_BATCH = 500;
 const MAX_FIRING = 2_000;
+/** Claimed timers in memory at most (held until due or until there is room to fire): ~10 MB. */
+const MAX_HELD = 20_000;
 
 /**
  * Fires due timers. Timers are rows (armed with their transition); this only finds due ones:
- * a poll every `timerPollIntervalMs`, plus a wake-up at the earliest known due time so short
- * timers fire on time. Due rows are leased with SKIP LOCKED, so replicas split the work and a
- * row leased by a replica that died is fired by another after `timerLeaseMs`. Firing itself
- * (`fire`) deletes the row in the transaction that applies the event, so a timer fires once.
- * Timers of different workflows fire concurrently; one workflow's fire one after another in due
- * order. Overdue timers (the service was down) fire at the first poll after `start()`.
+ * a poll every `timerPollIntervalMs`, plus a wake-up `timerLookaheadMs` before the earliest known
+ * due time. A poll leases the rows due within the lookahead with SKIP LOCKED, so replicas split
+ * the work and a row leased by a replica that died is fired by another once the lease ends; the
+ * claimed timers wait here and fire at their due time, so a burst due at one moment starts
+ * without a claim's round trips. Firing itself (`fire`) deletes the row in the transaction that
+ * applies the event, and only while the row is armed at the version the claim read, so a timer
+ * fires once, and not at all if it was cancelled or re-armed while held. Timers of different
+ * workflows fire concurrently; one workflow's fire one after another in due order. Overdue
+ * timers (the service was down) fire at the first poll after `start()`. `stop()` hands the held
+ * timers back.
  */
 export class TimerScheduler {
   #pollTimer: NodeJS.Timeout | undefined;
@@ -28,6 +35,15 @@ export class TimerScheduler {
   #wakeAt = Infinity;
   #started = false;
   readonly #polls = new SerialPoll(() => this.#poll(), () => this.#started);
+  /** Claimed and not started yet: due later, or waiting for room among the firings. */
+  readonly #held = new DueQueue<TimerRecord>();
+  #releaseTimer: NodeJS.Timeout | undefined;
+  #releaseAt = Infinity;
+  readonly #firing = new Set<Promise<void>>();
+  /** The last firing per workflow: the next one of that workflow waits for it. */
+  readonly #tails = new Map<string, Promise<void>>();
+  /** A poll stopped claiming with MAX_HELD timers in hand: poll again once some have fired. */
+  #pollWhenRoom = false;
 
   constructor(
     private readonly store: WorkflowStore,
@@ -44,19 +60,37 @@ export class TimerScheduler {
     this.poll();
   }
 
+  /** Stops polling, lets the firings under way finish, and releases the leases of timers held for later. */
   async stop(): Promise<void> {
     this.#started = false;
     clearInterval(this.#pollTimer);
     clearTimeout(this.#wakeTimer);
+    clearTimeout(this.#releaseTimer);
     this.#wakeAt = Infinity;
+    this.#releaseAt = Infinity;
     await this.#polls.running;
+    const held = this.#held.drain();
+    await Promise.all(this.#firing);
+    if (held.length === 0) return;
+    try {
+      await this.store.releaseTimers(this.options.instanceId);
+    } catch (error) {
+      this.logger.warn('releasing claimed timers failed; they fire when their lease ends', { timers: held.length, error });
+    }
   }
 
-  /** A timer was armed for `dueAt`: wake up then if that is before the next planned wake-up. */
+  /** A timer was armed for `dueAt`: claim it `timerLookaheadMs` before, if that is before the next planned wake-up. */
   notify(dueAt: Date): void {
-    if (!this.#started) return;
-    const at = dueAt.getTime();
-    if (at >= this.#wakeAt) return;
+    this.#wakeUpAt(dueAt.getTime() - this.options.timerLookaheadMs);
+  }
+
+  /** Claims what is due now or within the lookahead (see SerialPoll). */
+  poll(): void {
+    this.#polls.request();
+  }
+
+  #wakeUpAt(at: number): void {
+    if (!this.#started || at >= this.#wakeAt) return;
     clearTimeout(this.#wakeTimer);
     this.#wakeAt = at;
     const delay = Math.min(Math.max(0, at - this.options.clock.now().getTime()), MAX_WAKE_MS);
@@ -67,46 +101,69 @@ export class TimerScheduler {
     this.#wakeTimer.unref();
   }
 
-  /** Fires what is due now (see SerialPoll). */
-  poll(): void {
-    this.#polls.request();
-  }
-
   async #poll(): Promise<void> {
-    const firing = new Set<Promise<void>>();
-    // The last firing per workflow: the next one of that workflow waits for it.
-    const tails = new Map<string, Promise<void>>();
-    // Woken when a firing ends while the loop waits for room (cheaper than Promise.race over thousands).
-    let room: (() => void) | undefined;
+    const { clock, instanceId, timerLookaheadMs, timerLeaseMs } = this.options;
     try {
+      // A clock that is not the system's (tests) may have passed held due times without a timer.
+      this.#release();
       for (;;) {
-        while (firing.size >= MAX_FIRING) await new Promise<void>((resolve) => (room = resolve));
-        const now = this.options.clock.now();
-        const due = await this.store.claimDueTimers(this.options.instanceId, now, new Date(now.getTime() + this.options.timerLeaseMs), CLAIM_BATCH);
-        for (const timer of due) {
-          const previous = tails.get(timer.workflowId);
-          const fired = previous ? previous.then(() => this.#fire(timer)) : this.#fire(timer);
-          tails.set(timer.workflowId, fired);
-          firing.add(fired);
-          void fired.then(() => {
-            firing.delete(fired);
-            if (tails.get(timer.workflowId) === fired) tails.delete(timer.workflowId);
-            room?.();
-          });
+        const room = MAX_HELD - this.#held.size - this.#firing.size;
+        if (room <= 0) {
+          this.#pollWhenRoom = true;
+          return;
         }
-        if (due.length < CLAIM_BATCH || !this.#started) break;
+        const now = clock.now().getTime();
+        const limit = Math.min(CLAIM_BATCH, room);
+        const claimed = await this.store.claimDueTimers(instanceId, {
+          now: new Date(now),
+          dueBy: new Date(now + timerLookaheadMs),
+          leaseUntil: new Date(now + timerLookaheadMs + timerLeaseMs),
+          limit,
+        });
+        for (const timer of claimed) this.#held.push(timer);
+        this.#release();
+        if (claimed.length < limit || !this.#started) break;
       }
-      await Promise.all(firing);
-      // A timer can be claimable already: it fell due while this poll ran (a wake-up timer may
-      // also fire a millisecond before the clock reaches its due time). Poll again then, else
-      // sleep until the next due time or lease end.
-      const next = await this.store.nextTimerDue(this.options.clock.now());
-      if (next && next.getTime() <= this.options.clock.now().getTime()) this.poll();
-      else if (next) this.notify(next);
+      // A timer can be claimable already (it fell due while this poll ran): then the wake-up is
+      // immediate. Else sleep until the next claimable moment.
+      const next = await this.store.nextTimerDue(clock.now(), timerLookaheadMs);
+      if (next) this.#wakeUpAt(next.getTime());
     } catch (error) {
-      await Promise.all(firing);
       this.logger.warn('polling due timers failed; retrying at the next poll', { error });
     }
+  }
+
+  /** Starts the held timers that are due, as many as MAX_FIRING allows, and sets a timer for the next one. */
+  #release(): void {
+    if (!this.#started) return;
+    const now = this.options.clock.now().getTime();
+    while (this.#firing.size < MAX_FIRING && this.#held.peekAt() <= now) this.#start(this.#held.shift()!);
+    // With no room, the end of a firing releases the next; a timer already set for as early stays.
+    const next = this.#held.peekAt();
+    if (this.#firing.size >= MAX_FIRING || next === Infinity || next >= this.#releaseAt) return;
+    clearTimeout(this.#releaseTimer);
+    this.#releaseAt = next;
+    this.#releaseTimer = setTimeout(() => {
+      this.#releaseAt = Infinity;
+      this.#release();
+    }, Math.min(Math.max(0, next - now), MAX_WAKE_MS));
+    this.#releaseTimer.unref();
+  }
+
+  #start(timer: TimerRecord): void {
+    const previous = this.#tails.get(timer.workflowId);
+    const fired = previous ? previous.then(() => this.#fire(timer)) : this.#fire(timer);
+    this.#tails.set(timer.workflowId, fired);
+    this.#firing.add(fired);
+    void fired.then(() => {
+      this.#firing.delete(fired);
+      if (this.#tails.get(timer.workflowId) === fired) this.#tails.delete(timer.workflowId);
+      this.#release();
+      if (this.#pollWhenRoom && this.#held.size + this.#firing.size <= MAX_HELD - CLAIM_BATCH) {
+        this.#pollWhenRoom = false;
+        this.poll();
+      }
+    });
   }
 
   async #fire(timer: TimerRecord): Promise<void> {

@@ -8,6 +8,7 @@ import type {
   ParentLink,
   NewWorkflow,
   TaskRecord,
+  TimerClaim,
   TimerRecord,
   ToolCallRecord,
   TransitionCommit,
@@ -190,24 +191,32 @@ export class PostgresWorkflowStore implements WorkflowStore {
     return rows.map(toWorkflowRecord);
   }
 
-  async claimDueTimers(owner: string, now: Date, leaseUntil: Date, limit: number): Promise<TimerRecord[]> {
-    const { rows } = await prepared(sql<TimerRow>`update workflow_timers t set lease_owner = ${owner}, lease_until = ${leaseUntil}
-      where ${lockedRows('t', sql`select ctid from workflow_timers where due_at <= ${now} and (lease_until is null or lease_until < ${now})
-            order by due_at limit ${limit} for update skip locked`)}
+  async claimDueTimers(owner: string, claim: TimerClaim): Promise<TimerRecord[]> {
+    const { rows } = await prepared(sql<TimerRow>`update workflow_timers t set lease_owner = ${owner}, lease_until = ${claim.leaseUntil}
+      where ${lockedRows('t', sql`select ctid from workflow_timers where due_at <= ${claim.dueBy} and (lease_until is null or lease_until < ${claim.now})
+            order by due_at limit ${claim.limit} for update skip locked`)}
       returning t.workflow_id, t.timer_id, t.armed_version, t.event, t.due_at`).execute(this.db);
     return rows.map(toTimerRecord).sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime());
   }
 
-  async nextTimerDue(now: Date): Promise<Date | undefined> {
+  async nextTimerDue(now: Date, lookaheadMs: number): Promise<Date | undefined> {
     // Two range scans of the due_at index, not a scan of every armed timer (a minimum over an
     // expression reads them all: 1.7 ms per poll at 10,000 armed, growing with every timer armed
     // days ahead): the earliest unleased timer, then the lease ends of leased ones. A claim
-    // leases only due rows and re-arming clears the lease, so leased rows are due already; one
-    // leased on a replica whose clock runs ahead is missed here and found by the next poll.
-    const { rows } = await prepared(sql<{ at: Date | null }>`select least(
-        (select due_at from workflow_timers where lease_until is null order by due_at limit 1),
-        (select min(greatest(due_at, lease_until)) from workflow_timers where due_at <= ${now} and lease_until is not null)) as at`).execute(this.db);
-    return rows[0]?.at ?? undefined;
+    // leases only rows due within its lookahead and re-arming clears the lease, so leased rows
+    // are due within it (their claimable moment is their lease's end); one leased by a replica
+    // whose clock runs ahead is missed here and found by the next poll.
+    const { rows } = await prepared(sql<{ due: Date | null; lease_end: Date | null }>`select
+        (select due_at from workflow_timers where lease_until is null order by due_at limit 1) as due,
+        (select min(lease_until) from workflow_timers where due_at <= ${new Date(now.getTime() + lookaheadMs)} and lease_until is not null) as lease_end`).execute(this.db);
+    const row = rows[0];
+    const at = Math.min(row?.due ? row.due.getTime() - lookaheadMs : Infinity, row?.lease_end ? row.lease_end.getTime() : Infinity);
+    return at === Infinity ? undefined : new Date(at);
+  }
+
+  async releaseTimers(owner: string): Promise<number> {
+    const result = await this.db.updateTable('workflow_timers').set({ lease_owner: null, lease_until: null }).where('lease_owner', '=', owner).executeTakeFirst();
+    return Number(result.numUpdatedRows);
   }
 
   async claimTasks(owner: string, now: Date, leaseUntil: Date, limit: number): Promise<TaskRecord[]> {

@@ -130,3 +130,71 @@ describe('timers after downtime', () => {
     }
   });
 });
+
+describe('timers claimed ahead (timerLookaheadMs)', () => {
+  const LOOKAHEAD = 1_000;
+
+  /** Waits (bounded) until `count` timers of `ids` are leased, i.e. claimed ahead and held in memory. */
+  const untilLeased = async (h: Harness, ids: string[], count: number) => {
+    for (const deadline = Date.now() + 5_000; ; ) {
+      const { rows } = await sql<{ n: string }>`select count(*) as n from workflow_timers
+        where workflow_id = any(${ids}::text[]) and lease_owner is not null`.execute(h.db.db);
+      if (Number(rows[0]!.n) === count) return;
+      if (Date.now() > deadline) throw new Error(`${rows[0]!.n} of ${count} timers leased after 5 s`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+
+  it('fires a held timer at its due time, and one left or re-armed while held never', async () => {
+    const clock = new ManualClock(Date.UTC(2034, 0, 1));
+    const h = await createHarness({ options: { clock, timerLookaheadMs: LOOKAHEAD } });
+    try {
+      const start = async (label: string) => {
+        const wf = await h.engine.startWorkflow({ machineId: 'probe', input: { label, delayMs: 3_000 } });
+        return (await h.engine.sendEvent({ workflowId: wf.id, event: { type: 'probe.wait' } })).id;
+      };
+      const [fires, left, rearmed] = [await start('held-fires'), await start('held-left'), await start('held-rearmed')];
+      clock.advance(2_500);
+      await untilLeased(h, [fires, left, rearmed], 3);
+      // Held, not due: nothing fired (the clock stands still until the test moves it).
+      for (const id of [fires, left, rearmed]) assert.equal((await h.engine.getWorkflow(id)).version, 2);
+      await h.engine.sendEvent({ workflowId: left, event: { type: 'probe.stopWaiting' } });
+      await h.engine.sendEvent({ workflowId: rearmed, event: { type: 'probe.wait' } }); // due 3,000 ms from now
+      clock.advance(500);
+      const fired = await untilEntry(h.engine, fires, (e) => e.eventType === AFTER);
+      assert.equal(fired.at.getTime(), clock.now().getTime());
+      // The held copy of the first arming was due with `fires`: its firing is refused (the row is
+      // armed at version 3 now), so the first firing of `rearmed` is the new arming's.
+      clock.advance(2_500);
+      const refired = await untilEntry(h.engine, rearmed, (e) => e.eventType === AFTER);
+      assert.equal(refired.eventId, `timer:${AFTER}@3`);
+      assert.equal(refired.version, 4);
+      await h.engine.stop(); // waits for the firings under way
+      const { entries } = await h.engine.getHistory({ workflowId: left });
+      assert.deepEqual(entries.map((e) => e.eventType), ['xstate.init', 'probe.wait', 'probe.stopWaiting']);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('hands held timers back when it stops, so another replica fires them when due', async () => {
+    const clock = new ManualClock(Date.UTC(2035, 0, 1));
+    const h = await createHarness({ options: { clock, timerLookaheadMs: LOOKAHEAD } });
+    try {
+      const wf = await h.engine.startWorkflow({ machineId: 'probe', input: { label: 'handed-back', delayMs: 3_000 } });
+      await h.engine.sendEvent({ workflowId: wf.id, event: { type: 'probe.wait' } });
+      clock.advance(2_500);
+      await untilLeased(h, [wf.id], 1);
+      await h.engine.stop();
+      await untilLeased(h, [wf.id], 0);
+      // Without the release the lease would hold the timer for 31 s of this clock, which stays put.
+      const next = h.addEngine({ clock, timerLookaheadMs: LOOKAHEAD });
+      await next.start();
+      clock.advance(500);
+      const fired = await untilEntry(next, wf.id, (e) => e.eventType === AFTER);
+      assert.equal(fired.version, 3);
+    } finally {
+      await h.close();
+    }
+  });
+});

@@ -48,6 +48,14 @@ export interface TimerRecord {
   dueAt: Date;
 }
 
+export interface TimerClaim {
+  now: Date;
+  /** Latest due time to claim: `now`, or later to hold timers in memory until they are due. */
+  dueBy: Date;
+  leaseUntil: Date;
+  limit: number;
+}
+
 export interface TaskRecord {
   workflowId: string;
   taskId: string;
@@ -222,15 +230,19 @@ export interface WorkflowStore {
   /** Newest first by (created_at, id), at most `limit`. */
   listWorkflows(filter: WorkflowFilter, limit: number): Promise<WorkflowRecord[]>;
   /**
-   * Leases up to `limit` due timers (due_at <= now, no live lease) to `owner` until
-   * `leaseUntil`, skipping rows another replica holds locked. Ordered by due time.
+   * Leases up to `limit` timers due by `claim.dueBy` (`now` for due ones, later to claim ahead)
+   * and not leased at `claim.now` (no lease, or an expired one) to `owner` until
+   * `claim.leaseUntil`, skipping rows another replica holds locked. Ordered by due time.
    */
-  claimDueTimers(owner: string, now: Date, leaseUntil: Date, limit: number): Promise<TimerRecord[]>;
+  claimDueTimers(owner: string, claim: TimerClaim): Promise<TimerRecord[]>;
   /**
-   * The earliest moment any timer can be claimed: its due time, or the end of its lease when a
-   * replica holds it (leases are looked up among timers due by `now`). To schedule the next poll.
+   * The earliest moment a claim looking `lookaheadMs` ahead can take a timer: its due time less
+   * the lookahead, or the end of its lease when a replica holds it (leases are looked up among
+   * timers due within the lookahead of `now`). To schedule the next poll.
    */
-  nextTimerDue(now: Date): Promise<Date | undefined>;
+  nextTimerDue(now: Date, lookaheadMs: number): Promise<Date | undefined>;
+  /** Clears `owner`'s timer leases (shutdown), so another replica fires them when due, not when the lease ends. */
+  releaseTimers(owner: string): Promise<number>;
   /**
    * Claims up to `limit` pending tasks and running tasks whose lease expired: they become
    * `running` under `owner`'s lease with `attempts + 1`. Skips rows locked by other claimers.
