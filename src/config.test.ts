@@ -13,6 +13,7 @@ describe('loadConfig', () => {
     assert.deepEqual(config.corsOrigins, ['*']);
     assert.equal(config.taskLeaseMs, 30_000);
     assert.equal(config.timerLeaseMs, 30_000);
+    assert.equal(config.timerLookaheadMs, 1_000);
     assert.equal(config.metricsPort, undefined);
     assert.equal(config.tracesExporter, undefined);
     assert.ok(Object.isFrozen(config));
@@ -31,6 +32,11 @@ describe('loadConfig', () => {
     assert.equal(config.redisUrl, undefined);
     assert.deepEqual(config.corsOrigins, ['https://a.example', 'https://b.example']);
     assert.equal(config.logLevel, 'debug');
+  });
+
+  it('claims timers ahead by TIMER_LOOKAHEAD_MS; 0 claims only due ones', () => {
+    assert.equal(loadConfig({ TIMER_LOOKAHEAD_MS: '0' }).timerLookaheadMs, 0);
+    assert.equal(loadConfig({ TIMER_LOOKAHEAD_MS: '250' }).timerLookaheadMs, 250);
   });
 
   it('serves metrics on a second port only when METRICS_PORT is above 0', () => {
@@ -57,6 +63,7 @@ describe('loadConfig', () => {
       [{ DATABASE_SCHEMA: 'Robert; drop' }, /^DATABASE_SCHEMA must be a lower-case SQL identifier/],
       [{ MAX_REQUEST_BYTES: '10' }, /^MAX_REQUEST_BYTES /],
       [{ METRICS_PORT: '65536' }, /^METRICS_PORT must be a whole number from 0 to 65535/],
+      [{ TIMER_LOOKAHEAD_MS: '-1' }, /^TIMER_LOOKAHEAD_MS must be a whole number from 0 to 60000/],
       [{ OTEL_TRACES_EXPORTER: 'zipkin' }, /^OTEL_TRACES_EXPORTER must be one of otlp, console, none, got 'zipkin'$/],
       [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, /^OTEL_EXPORTER_OTLP_ENDPOINT must start with http:\/\/ or https:\/\//],
     ];

@@ -143,16 +143,20 @@ describe('crash tests', { concurrency: 2 }, () => {
   });
 
   describe('crash: killed while a timer is pending', () => {
-    it('fires each timer once: one fired just before the kill, one overdue at restart, one due later', async () => {
+    it('fires each timer once: one fired just before the kill, one held in memory, one overdue at restart, one due later', async () => {
       await withStore('timer-pending', async ({ start }) => {
-        // Commits 1-3 start three workflows, 4-6 arm their timers; commit 7 is the first timer
-        // firing (the shortest, armed last): the process is killed right after it.
-        let server = await start({ FAULT_KILL_AFTER_COMMIT: '7' });
+        // Commits 1-4 start four workflows, 5-8 arm their timers; commit 9 is the first timer
+        // firing (the shortest, armed last): the process is killed right after it. `held` is due
+        // within the claim lookahead (1 s) when armed, so it is normally claimed and waiting in
+        // the dead process's memory under its lease: it fires once that lease has run out
+        // (TIMER_LEASE_MS, short here, plus the lookahead), usually a few seconds after the restart.
+        const env = { TIMER_LEASE_MS: '5000' };
+        let server = await start({ ...env, FAULT_KILL_AFTER_COMMIT: '9' });
         let api = orchestrator(server.baseUrl);
-        const delays = { fired: 100, soon: 2500, later: 8000 } as const;
+        const delays = { fired: 100, held: 900, soon: 2500, later: 8000 } as const;
         for (const [id, delayMs] of Object.entries(delays)) await api.startWorkflow({ machineId: 'crash-probe', workflowId: id, input: { delayMs } });
         const due: Record<string, number> = {};
-        for (const id of ['soon', 'later', 'fired']) {
+        for (const id of ['soon', 'later', 'held', 'fired']) {
           const armed = (await api.sendEvent({ workflowId: id, event: { type: 'wait' } })).workflow!;
           due[id] = millis(armed.timers[0]?.dueTime);
         }
@@ -160,7 +164,7 @@ describe('crash tests', { concurrency: 2 }, () => {
         // Down past the second due time, so that timer is overdue when the server comes back.
         await waitUntil('the second timer to be overdue', async () => Date.now(), (now) => now > due.soon! + 100);
 
-        server = await start();
+        server = await start(env);
         const listening = Date.now();
         api = orchestrator(server.baseUrl);
         const firedBefore = (await api.getWorkflow({ id: 'fired' })).workflow!;
@@ -168,6 +172,7 @@ describe('crash tests', { concurrency: 2 }, () => {
         const soonDone = await waitForStatus(api, 'soon', WorkflowStatus.DONE);
         // Overdue timers fire as the engine starts (before it listens); the margin is for a slow machine.
         assert.ok(millis(soonDone.updateTime) < listening + 5000, 'the overdue timer fired at start');
+        await waitForStatus(api, 'held', WorkflowStatus.DONE);
         await waitForStatus(api, 'later', WorkflowStatus.DONE);
         for (const id of Object.keys(delays)) {
           const history = await fullHistory(api, id);
