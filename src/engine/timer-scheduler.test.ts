@@ -29,3 +29,49 @@ describe('TimerScheduler', () => {
     }
   });
 });
+
+describe('TimerScheduler memory bound', () => {
+  it('stops claiming at 20,000 held timers and hands them back when it stops', async () => {
+    // An endless supply of timers due in an hour, within a lookahead of two: every claim is full.
+    const dueAt = new Date(Date.now() + 3_600_000);
+    const limits: number[] = [];
+    let held = 0;
+    let released = 0;
+    let nextDueAsked = 0;
+    let reachedBound!: () => void;
+    const atBound = new Promise<void>((resolve) => (reachedBound = resolve));
+    const store = {
+      claimDueTimers: async (_owner: string, claim: { limit: number }) => {
+        limits.push(claim.limit);
+        held += claim.limit;
+        if (held >= 20_000) reachedBound();
+        return Array.from({ length: claim.limit }, (_, i): TimerRecord => ({ workflowId: `wf-${limits.length}-${i}`, timerId: 't', armedVersion: 1, event: { type: 'tick' }, dueAt }));
+      },
+      nextTimerDue: async () => {
+        nextDueAsked++;
+        return undefined;
+      },
+      releaseTimers: async () => {
+        released++;
+        return 0;
+      },
+    } as unknown as WorkflowStore;
+    const options = resolveEngineOptions({ timerPollIntervalMs: 3_600_000, timerLookaheadMs: 7_200_000 });
+    let fired = 0;
+    const scheduler = new TimerScheduler(store, options, silent, async () => void fired++);
+    scheduler.start();
+    await atBound;
+    // The fake store answers in microtasks, so the poll has run to its end once the check phase
+    // comes: it stopped at the bound, with no further claim and no wake-up asked of the store.
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(held, 20_000);
+    scheduler.poll(); // no room for a later poll either
+    await new Promise((resolve) => setImmediate(resolve));
+    await scheduler.stop();
+    assert.equal(held, 20_000);
+    assert.ok(limits.every((l) => l <= 500), 'claims of at most 500');
+    assert.equal(nextDueAsked, 0);
+    assert.equal(fired, 0, 'none is due');
+    assert.equal(released, 1, 'held timers handed back once');
+  });
+});

@@ -121,8 +121,9 @@ export class TimerScheduler {
           limit,
         });
         for (const timer of claimed) this.#held.push(timer);
+        if (!this.#started) return; // stopping: stop() hands them back
         this.#release();
-        if (claimed.length < limit || !this.#started) break;
+        if (claimed.length < limit) break;
       }
       // A timer can be claimable already (it fell due while this poll ran): then the wake-up is
       // immediate. Else sleep until the next claimable moment.
