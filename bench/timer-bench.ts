@@ -45,7 +45,7 @@ export interface TimerOptions {
   /** Arm no more timers than the calibrated start rate allows in this time. */
   maxStartSeconds: number;
   machine: string;
-  /** The server's Redis (the same REDIS_URL): the harness hears the firings on its firehose. */
+  /** The server's Redis (the same REDIS_URL): the harness hears the firings on the workflow channels. */
   redisUrl?: string;
 }
 
@@ -77,7 +77,7 @@ export async function runTimers(server: BenchServer, options: TimerOptions): Pro
     // A slow engine would take minutes to start 10,000: arm fewer, and say so (requested vs timers).
     const count = Math.max(1, Math.min(options.count, Math.floor(calibration.load.perSec * options.maxStartSeconds)));
     const leadMs = Math.max(options.minLeadMs, Math.ceil((count / calibration.load.perSec) * 1000 * 1.5) + 500);
-    const firehose = options.redisUrl ? await hearFirings(options.redisUrl) : undefined;
+    const listener = options.redisUrl ? await hearFirings(options.redisUrl) : undefined;
     const dueMoment = Date.now() + leadMs;
     const started = await startWorkflows(client, machine, count, {
       concurrency: START_CONCURRENCY,
@@ -105,12 +105,12 @@ export async function runTimers(server: BenchServer, options: TimerOptions): Pro
     }
     const dues = [...dueAt.values()];
     const firstDue = dues.reduce((a, b) => Math.min(a, b));
-    const heard = firehose && (await firehose.close());
+    const heard = listener && (await listener.close());
     let lastHeard = -Infinity;
     if (heard) {
       for (const id of dueAt.keys()) {
         const at = heard.get(id);
-        if (at === undefined) throw new Error(`the firing of workflow ${id} never reached the Redis firehose`);
+        if (at === undefined) throw new Error(`the firing of workflow ${id} was never heard on Redis`);
         lastHeard = Math.max(lastHeard, at);
       }
     }

@@ -13,7 +13,9 @@ describe('DueQueue', () => {
     assert.equal(queue.size, 500);
     const expected = [...items].sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime() || a.id - b.id);
     assert.equal(queue.peekAt(), expected[0]!.dueAt.getTime());
-    assert.deepEqual(queue.drain().map((i) => i.id), expected.map((i) => i.id));
+    const out: number[] = [];
+    for (let item = queue.shift(); item; item = queue.shift()) out.push(item.id);
+    assert.deepEqual(out, expected.map((i) => i.id));
     assert.equal(queue.size, 0);
   });
 
@@ -34,5 +36,8 @@ describe('DueQueue', () => {
       }
     }
     assert.equal(queue.size, queued.length);
+    queue.clear();
+    assert.equal(queue.size, 0);
+    assert.equal(queue.peekAt(), Infinity);
   });
 });

@@ -51,11 +51,9 @@ export class DueQueue<T extends { dueAt: Date }> {
     return top.item;
   }
 
-  /** Removes and returns every item, earliest first. */
-  drain(): T[] {
-    const items: T[] = [];
-    for (let item = this.shift(); item; item = this.shift()) items.push(item);
-    return items;
+  /** Removes every item. */
+  clear(): void {
+    this.#heap.length = 0;
   }
 }
 

@@ -69,13 +69,14 @@ export class TimerScheduler {
     this.#wakeAt = Infinity;
     this.#releaseAt = Infinity;
     await this.#polls.running;
-    const held = this.#held.drain();
+    const held = this.#held.size;
+    this.#held.clear();
     await Promise.all(this.#firing);
-    if (held.length === 0) return;
+    if (held === 0) return;
     try {
       await this.store.releaseTimers(this.options.instanceId);
     } catch (error) {
-      this.logger.warn('releasing claimed timers failed; they fire when their lease ends', { timers: held.length, error });
+      this.logger.warn('releasing claimed timers failed; they fire when their lease ends', { timers: held, error });
     }
   }
 
