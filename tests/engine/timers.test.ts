@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import { ManualClock } from '../../src/engine/clock.js';
 import { createHarness } from './support/engine-harness.js';
 import type { Harness } from './support/engine-harness.js';
+import { waitUntil } from '../helpers/crash-kit.js';
 import { untilEntry } from './support/wait.js';
 
 const AFTER = 'xstate.after.probeDelay.probe.waiting';
@@ -135,15 +136,17 @@ describe('timers claimed ahead (timerLookaheadMs)', () => {
   const LOOKAHEAD = 1_000;
 
   /** Waits (bounded) until `count` timers of `ids` are leased, i.e. claimed ahead and held in memory. */
-  const untilLeased = async (h: Harness, ids: string[], count: number) => {
-    for (const deadline = Date.now() + 5_000; ; ) {
-      const { rows } = await sql<{ n: string }>`select count(*) as n from workflow_timers
-        where workflow_id = any(${ids}::text[]) and lease_owner is not null`.execute(h.db.db);
-      if (Number(rows[0]!.n) === count) return;
-      if (Date.now() > deadline) throw new Error(`${rows[0]!.n} of ${count} timers leased after 5 s`);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  };
+  const untilLeased = (h: Harness, ids: string[], count: number) =>
+    waitUntil(
+      `${count} of the timers leased`,
+      async () => {
+        const { rows } = await sql<{ n: string }>`select count(*) as n from workflow_timers
+          where workflow_id = any(${ids}::text[]) and lease_owner is not null`.execute(h.db.db);
+        return Number(rows[0]!.n);
+      },
+      (leased) => leased === count,
+      5_000,
+    );
 
   it('fires a held timer at its due time, and one left or re-armed while held never', async () => {
     const clock = new ManualClock(Date.UTC(2034, 0, 1));
