@@ -75,3 +75,46 @@ describe('TimerScheduler memory bound', () => {
     assert.equal(released, 1, 'held timers handed back once');
   });
 });
+
+describe('TimerScheduler preparation', () => {
+  const later = Date.now() + 3_600_000;
+  const timer = (workflowId: string, dueAt: number): TimerRecord => ({ workflowId, timerId: 't', armedVersion: 1, event: { type: 'tick' }, dueAt: new Date(dueAt) });
+  const storeClaiming = (claimed: TimerRecord[]) =>
+    ({ claimDueTimers: async () => claimed.splice(0), nextTimerDue: async () => undefined, releaseTimers: async () => 0 }) as unknown as WorkflowStore;
+  const options = resolveEngineOptions({ timerPollIntervalMs: 3_600_000, timerLookaheadMs: 7_200_000 });
+  const checkPhases = async (n: number) => {
+    for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+  };
+
+  it('prepares the claimed timers that are not due yet, not the due ones', async () => {
+    const store = storeClaiming([timer('due', Date.now() - 1), timer('later-1', later), timer('later-2', later)]);
+    const prepared: string[] = [];
+    const fired: string[] = [];
+    const scheduler = new TimerScheduler(store, options, silent, async (t) => void fired.push(t.workflowId), (t) => void prepared.push(t.workflowId));
+    scheduler.start();
+    // The fake store answers in microtasks: by the third check phase the poll has claimed and a slice has run.
+    await checkPhases(3);
+    await scheduler.stop();
+    assert.deepEqual(fired, ['due']);
+    assert.deepEqual(prepared, ['later-1', 'later-2']);
+  });
+
+  it('prepares in slices between I/O, and stops preparing when it stops', async () => {
+    const store = storeClaiming(Array.from({ length: 200 }, (_, i) => timer(`wf-${i}`, later)));
+    let prepared = 0;
+    // Each preparation takes 1 ms: a slice (4 ms) holds a few, far from all 200.
+    const slow = () => {
+      const until = performance.now() + 1;
+      while (performance.now() < until);
+      prepared++;
+    };
+    const scheduler = new TimerScheduler(store, options, silent, async () => {}, slow);
+    scheduler.start();
+    await checkPhases(3);
+    assert.ok(prepared > 0 && prepared < 20, `one slice prepared a few (${prepared})`);
+    await scheduler.stop();
+    const atStop = prepared;
+    await checkPhases(5);
+    assert.equal(prepared, atStop);
+  });
+});

@@ -15,6 +15,8 @@ const CLAIM_BATCH = 500;
 const MAX_FIRING = 2_000;
 /** Claimed timers in memory at most (held until due or until there is room to fire): ~10 MB. */
 const MAX_HELD = 20_000;
+/** How long one slice of preparing held timers may keep the event loop before it yields to I/O. */
+const PREPARE_SLICE_MS = 4;
 
 /**
  * Fires due timers. Timers are rows (armed with their transition); this only finds due ones:
@@ -28,6 +30,10 @@ const MAX_HELD = 20_000;
  * workflows fire concurrently; one workflow's fire one after another in due order. Overdue
  * timers (the service was down) fire at the first poll after `start()`. `stop()` hands the held
  * timers back.
+ *
+ * While a timer is held, `prepare` computes ahead what its firing can (the engine computes the
+ * machine's step), in short slices between I/O, so a burst due at one moment spends its window
+ * on commits.
  */
 export class TimerScheduler {
   #pollTimer: NodeJS.Timeout | undefined;
@@ -44,12 +50,17 @@ export class TimerScheduler {
   readonly #tails = new Map<string, Promise<void>>();
   /** A poll stopped claiming with MAX_HELD timers in hand: poll again once some have fired. */
   #pollWhenRoom = false;
+  /** Held timers not prepared yet, in claim order, from `#prepareHead` on. */
+  #toPrepare: TimerRecord[] = [];
+  #prepareHead = 0;
+  #prepareSlice: NodeJS.Immediate | undefined;
 
   constructor(
     private readonly store: WorkflowStore,
     private readonly options: ResolvedEngineOptions,
     private readonly logger: EngineLogger,
     private readonly fire: (timer: TimerRecord) => Promise<void>,
+    private readonly prepare: (timer: TimerRecord) => void = () => {},
   ) {}
 
   start(): void {
@@ -66,6 +77,10 @@ export class TimerScheduler {
     clearInterval(this.#pollTimer);
     clearTimeout(this.#wakeTimer);
     clearTimeout(this.#releaseTimer);
+    clearImmediate(this.#prepareSlice);
+    this.#prepareSlice = undefined;
+    this.#toPrepare = [];
+    this.#prepareHead = 0;
     this.#wakeAt = Infinity;
     this.#releaseAt = Infinity;
     await this.#polls.running;
@@ -124,6 +139,8 @@ export class TimerScheduler {
         for (const timer of claimed) this.#held.push(timer);
         if (!this.#started) return; // stopping: stop() hands them back
         this.#release();
+        this.#toPrepare.push(...claimed);
+        this.#prepareSoon();
         if (claimed.length < limit) break;
       }
       // A timer can be claimable already (it fell due while this poll ran): then the wake-up is
@@ -150,6 +167,25 @@ export class TimerScheduler {
       this.#release();
     }, Math.min(Math.max(0, next - now), MAX_WAKE_MS));
     this.#releaseTimer.unref();
+  }
+
+  /** Prepares held timers that are not due yet, a slice at a time, until none is left. */
+  #prepareSoon(): void {
+    if (this.#prepareSlice || !this.#started) return;
+    this.#prepareSlice = setImmediate(() => {
+      this.#prepareSlice = undefined;
+      const now = this.options.clock.now().getTime();
+      const until = performance.now() + PREPARE_SLICE_MS;
+      const queue = this.#toPrepare;
+      while (this.#prepareHead < queue.length && performance.now() < until) {
+        const timer = queue[this.#prepareHead++]!;
+        // One due already fires (or is about to): preparing it would only delay the others.
+        if (timer.dueAt.getTime() > now) this.prepare(timer);
+      }
+      if (this.#prepareHead < queue.length) return this.#prepareSoon();
+      this.#toPrepare = [];
+      this.#prepareHead = 0;
+    });
   }
 
   #start(timer: TimerRecord): void {

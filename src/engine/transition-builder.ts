@@ -72,13 +72,43 @@ export function buildTransition(instance: WorkflowInstance, request: TransitionR
   }
   let step: MachineStep;
   try {
-    step = nextStep(instance.machine.machine, instance.snapshot, request.event, record.version + 1);
-    checkContext(step, env.limits);
+    step = takePrepared(instance, request.event) ?? checkedStep(instance, instance.snapshot, request.event, env.limits);
   } catch (error) {
     if (request.source === 'client') throw asClientError(error, request.event.type);
     return ending(instance, request, env, 'error', { code: error instanceof EngineError ? error.code : 'internal', ...(errorJson(error) as JsonObject) });
   }
   return fromStep(instance, request, env, step);
+}
+
+/**
+ * Computes, ahead of its due time, the step a held timer's `event` will cause from `instance`,
+ * and keeps it on the instance for `buildTransition`. Machines are pure (a transition is a
+ * function of the snapshot and the event), so the step is the one the firing would compute;
+ * what depends on the moment (the transition's time, the due times of the timers it arms, the
+ * leases of the tasks it creates) is still stamped when it fires. An instance holds one
+ * prepared step; a step the machine rejects is left for the firing to compute and report.
+ */
+export function prepareStep(instance: WorkflowInstance, event: MachineEvent, limits: EngineLimits): void {
+  if (instance.prepared || FINAL_STATUSES.has(instance.record.status)) return;
+  try {
+    instance.snapshot ??= restoreSnapshot(instance.machine.machine, instance.record.snapshot);
+    instance.prepared = { event, step: checkedStep(instance, instance.snapshot, event, limits) };
+  } catch {
+    // Computed again, and reported, when the timer fires.
+  }
+}
+
+function takePrepared(instance: WorkflowInstance, event: MachineEvent): MachineStep | undefined {
+  const prepared = instance.prepared;
+  if (prepared?.event !== event) return undefined;
+  instance.prepared = undefined;
+  return prepared.step;
+}
+
+function checkedStep(instance: WorkflowInstance, snapshot: AnyMachineSnapshot, event: MachineEvent, limits: EngineLimits): MachineStep {
+  const step = nextStep(instance.machine.machine, snapshot, event, instance.record.version + 1);
+  checkContext(step, limits);
+  return step;
 }
 
 function fromStep(instance: WorkflowInstance, request: TransitionRequest, env: BuildEnv, step: MachineStep): BuiltTransition {

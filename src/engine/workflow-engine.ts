@@ -19,6 +19,7 @@ import { listToolCalls } from './tool-call-queries.js';
 import type { ListToolCallsQuery } from './tool-call-queries.js';
 import { TransitionApplier } from './transition-applier.js';
 import type { ApplyResult } from './transition-applier.js';
+import { prepareStep } from './transition-builder.js';
 import type { MachineEvent, TransitionRequest } from './transition-builder.js';
 import { WorkflowQueries } from './workflow-queries.js';
 import type { HistoryQuery, ListWorkflowsQuery } from './workflow-queries.js';
@@ -108,7 +109,13 @@ export class WorkflowEngine {
     this.#applier = new TransitionApplier(deps.store, this.#registry, this.#cache, this.#queue, this.#options, () => this.#taskOwner());
     this.#queries = new WorkflowQueries(deps.store, this.#registry);
     this.#runner = new TaskRunner(deps.store, deps.tools, this.#options, deps.logger, (task, outcome) => this.#reportTask(task, outcome, this.instanceId), new Map([[WORKFLOW_START, (task) => this.#children.run(task)]]));
-    this.#timers = new TimerScheduler(deps.store, this.#options, deps.logger, (timer) => this.#fireTimer(timer));
+    this.#timers = new TimerScheduler(
+      deps.store,
+      this.#options,
+      deps.logger,
+      (timer) => this.#fireTimer(timer),
+      (timer) => this.#prepareTimer(timer),
+    );
     this.#work = new WorkAnnouncer(deps.bus, this.instanceId, deps.logger);
   }
 
@@ -313,6 +320,12 @@ export class WorkflowEngine {
   async #fireTimer(timer: TimerRecord): Promise<void> {
     const consume = { kind: 'timer' as const, timerId: timer.timerId, armedVersion: timer.armedVersion };
     await this.#applyInternal({ workflowId: timer.workflowId, event: timer.event as MachineEvent, eventId: `timer:${timer.timerId}@${timer.armedVersion}`, source: 'timer', consume });
+  }
+
+  /** A held timer's machine step, computed before it is due when its instance is in the cache. */
+  #prepareTimer(timer: TimerRecord): void {
+    const instance = this.#cache.get(timer.workflowId);
+    if (instance) prepareStep(instance, timer.event as MachineEvent, this.#options.limits);
   }
 
   /** Tool results and timers: a refusal (the instance finished or is gone) just drops the input. */

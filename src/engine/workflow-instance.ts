@@ -2,6 +2,7 @@ import type { AnyMachineSnapshot } from 'xstate';
 import type { JsonObject, JsonValue } from './json.js';
 import type { RegisteredMachine } from './machine-registry.js';
 import { statePaths } from './machine-runtime.js';
+import type { MachineStep } from './machine-runtime.js';
 import type { TaskRecord, TimerRecord, WorkflowRecord } from './ports/workflow-store.js';
 import { FINAL_STATUSES } from './workflow-types.js';
 import type { WorkflowStatus, WorkflowView } from './workflow-types.js';
@@ -17,6 +18,18 @@ export interface WorkflowInstance {
   readonly machine: RegisteredMachine;
   /** Restored lazily: reads do not need it. */
   snapshot: AnyMachineSnapshot | undefined;
+  /**
+   * The step one engine-made event (a held timer's) causes from this very instance, computed
+   * before the event is due (see `prepareStep`). A commit replaces the instance object, so a
+   * prepared step never outlives the snapshot it was computed from.
+   */
+  prepared?: PreparedStep;
+}
+
+/** A machine step computed ahead for `event` (matched by identity: the claimed timer's own event object). */
+export interface PreparedStep {
+  event: JsonObject;
+  step: MachineStep;
 }
 
 /** The view of an instance's current version. */

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
+import { assign, setup } from 'xstate';
 import { ManualClock } from '../../src/engine/clock.js';
+import { defineWorkflow } from '../../src/engine/machine-kit.js';
 import { createHarness } from './support/engine-harness.js';
 import type { Harness } from './support/engine-harness.js';
 import { waitUntil } from '../helpers/crash-kit.js';
@@ -175,6 +177,54 @@ describe('timers claimed ahead (timerLookaheadMs)', () => {
       await h.engine.stop(); // waits for the firings under way
       const { entries } = await h.engine.getHistory({ workflowId: left });
       assert.deepEqual(entries.map((e) => e.eventType), ['xstate.init', 'probe.wait', 'probe.stopWaiting']);
+    } finally {
+      await h.close();
+    }
+  });
+
+  /** How many times the first timer's transition was computed: the assign counts (a test probe, impure on purpose). */
+  let firstStepComputed = 0;
+  const chain = defineWorkflow({
+    id: 'chain',
+    version: 1,
+    description: 'two timers in a row',
+    machine: setup({ types: {} as { context: { n: number }; events: { type: 'chain.bump' } } }).createMachine({
+      id: 'chain',
+      context: { n: 0 },
+      initial: 'first',
+      states: {
+        first: {
+          after: { 3000: { target: 'second', actions: assign({ n: ({ context }) => (firstStepComputed++, context.n + 1) }) } },
+          on: { 'chain.bump': { actions: assign({ n: ({ context }) => context.n + 10 }) } },
+        },
+        second: { after: { 2000: 'done' } },
+        done: { type: 'final' },
+      },
+    }),
+    inputSchema: { type: 'object' },
+  });
+
+  it("computes a held timer's step before it is due, stamps its commit at the due time, and recomputes it if the workflow moved", async () => {
+    const clock = new ManualClock(Date.UTC(2036, 0, 1));
+    const h = await createHarness({ machines: [chain], options: { clock, timerLookaheadMs: LOOKAHEAD } });
+    try {
+      const kept = await h.engine.startWorkflow({ machineId: 'chain', input: {} });
+      const moved = await h.engine.startWorkflow({ machineId: 'chain', input: {} });
+      clock.advance(2_500);
+      await untilLeased(h, [kept.id, moved.id], 2);
+      await waitUntil('both steps computed ahead', async () => firstStepComputed, (n) => n === 2, 5_000);
+      // The event replaces `moved`'s cached instance, and with it the step prepared from it.
+      await h.engine.sendEvent({ workflowId: moved.id, event: { type: 'chain.bump' } });
+      clock.advance(500);
+      const due = clock.now().getTime();
+      const fired = await untilEntry(h.engine, kept.id, (e) => e.eventType.startsWith('xstate.after.'));
+      await untilEntry(h.engine, moved.id, (e) => e.eventType.startsWith('xstate.after.'));
+      assert.equal(firstStepComputed, 3, "kept's prepared step was committed; moved's was computed again");
+      assert.equal(fired.at.getTime(), due);
+      const [keptView, movedView] = [await h.engine.getWorkflow(kept.id), await h.engine.getWorkflow(moved.id)];
+      assert.deepEqual(keptView.context, { n: 1 });
+      assert.deepEqual(keptView.timers, [{ id: 'xstate.after.2000.chain.second', dueAt: new Date(due + 2_000) }]);
+      assert.deepEqual(movedView.context, { n: 11 });
     } finally {
       await h.close();
     }
