@@ -63,6 +63,7 @@ const WARMUP_DELAY_MS = 1_000;
  */
 export async function runTimers(server: BenchServer, options: TimerOptions): Promise<TimerResult> {
   const bench = createBenchTransport('grpc', server.baseUrl, 1);
+  let listener: FiringListener | undefined;
   try {
     const client = createClient(OrchestratorService, bench.transport);
     const machine = await pickBenchMachine(client, options.machine, true);
@@ -77,7 +78,7 @@ export async function runTimers(server: BenchServer, options: TimerOptions): Pro
     // A slow engine would take minutes to start 10,000: arm fewer, and say so (requested vs timers).
     const count = Math.max(1, Math.min(options.count, Math.floor(calibration.load.perSec * options.maxStartSeconds)));
     const leadMs = Math.max(options.minLeadMs, Math.ceil((count / calibration.load.perSec) * 1000 * 1.5) + 500);
-    const listener = options.redisUrl ? await hearFirings(options.redisUrl) : undefined;
+    listener = options.redisUrl ? await hearFirings(options.redisUrl) : undefined;
     const dueMoment = Date.now() + leadMs;
     const started = await startWorkflows(client, machine, count, {
       concurrency: START_CONCURRENCY,
@@ -126,16 +127,23 @@ export async function runTimers(server: BenchServer, options: TimerOptions): Pro
     };
   } finally {
     bench.close();
+    // A part that failed midway must not leave the subscription open (it would keep the harness alive).
+    await listener?.close();
   }
+}
+
+interface FiringListener {
+  /** Unsubscribes (once; later calls return the same times) and returns when each workflow's firing was heard. */
+  close(): Promise<Map<string, number>>;
 }
 
 /**
  * Subscribes to every workflow channel of the server's bus (`orchestrator:wf:*`, the default
  * prefix) and notes when each workflow's timer firing (`xstate.after.*`) arrived. The server
  * publishes every transition there after its commit, whether anyone listens or not, so this adds
- * only Redis's delivery and this process's parsing. `close` unsubscribes and returns the times.
+ * only Redis's delivery and this process's parsing.
  */
-async function hearFirings(redisUrl: string): Promise<{ close(): Promise<Map<string, number>> }> {
+async function hearFirings(redisUrl: string): Promise<FiringListener> {
   const client = createRedisClient({ url: redisUrl });
   await client.connect();
   const heard = new Map<string, number>();
@@ -147,12 +155,8 @@ async function hearFirings(redisUrl: string): Promise<{ close(): Promise<Map<str
     const id = /"workflowId":"([^"]*)"/.exec(text)?.[1];
     if (id !== undefined) heard.set(id, at);
   });
-  return {
-    async close() {
-      await client.quit();
-      return heard;
-    },
-  };
+  let closed: Promise<Map<string, number>> | undefined;
+  return { close: () => (closed ??= client.quit().then(() => heard)) };
 }
 
 /**
