@@ -5,6 +5,7 @@ import { createGrpcServerStreamHandler } from './grpc-server-stream.js';
 import { createGrpcUnaryHandler } from './grpc-unary.js';
 import { recordMethods, type ServerStreamingMethods, type UnaryMethods } from './unary-call.js';
 import { withCors } from './cors.js';
+import { discardBodyOnEarlyReturn } from './keep-alive-body.js';
 import type { HttpHandler } from './http-handler.js';
 import { countRejectedRequests, markNotRpc, rpcContextValues, type RecordRejected } from './rejected-requests.js';
 
@@ -69,7 +70,11 @@ export function createRpcHandler(options: RpcHandlerOptions): HttpHandler {
     options.fastPaths === false
       ? []
       : [createConnectUnaryHandler(unaryMethods, unaryOptions), createGrpcUnaryHandler(unaryMethods, unaryOptions), createGrpcServerStreamHandler(streamMethods, unaryOptions)];
-  const rpc: HttpHandler = fast.length ? (req, res) => { if (!fast.some((handle) => handle(req, res))) generic(req, res); } : generic;
+  const slow: HttpHandler = (req, res) => {
+    discardBodyOnEarlyReturn(req);
+    generic(req, res);
+  };
+  const rpc: HttpHandler = fast.length ? (req, res) => { if (!fast.some((handle) => handle(req, res))) slow(req, res); } : slow;
   // Inside CORS: a preflight is not an RPC.
   return withCors(options.corsOrigins, options.recordRejected ? countRejectedRequests(rpc, options.recordRejected) : rpc);
 }
