@@ -12,21 +12,22 @@ import type { HttpRequest } from './http-handler.js';
  * only its stream.
  */
 export function discardBodyOnEarlyReturn(req: HttpRequest): void {
-  if ('stream' in req) return;
-  const request = req as IncomingMessage;
-  request[Symbol.asyncIterator] = function iterate() {
-    const chunks = request.iterator({ destroyOnReturn: false });
-    return {
-      next: () => chunks.next(),
-      async return(value?: unknown) {
-        const done = await chunks.return!(value);
-        // Without a socket (already detached) there is nothing left to read for.
-        if (!request.complete && request.socket) request.resume();
-        return done;
-      },
-      [Symbol.asyncIterator]() {
-        return this;
-      },
-    };
+  if (!('stream' in req)) (req as IncomingMessage)[Symbol.asyncIterator] = iterateKeepingAlive;
+}
+
+function iterateKeepingAlive(this: IncomingMessage): AsyncIterableIterator<unknown> {
+  const request = this;
+  const chunks = request.iterator({ destroyOnReturn: false });
+  return {
+    next: () => chunks.next(),
+    async return(value?: unknown) {
+      const done = await chunks.return!(value);
+      // Without a socket (already detached) there is nothing left to read for.
+      if (!request.complete && request.socket) request.resume();
+      return done;
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
   };
 }
