@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { HealthCheckRequestSchema } from '../../gen/grpc/health/v1/health_pb.js';
 import { envelope } from './test-support/grpc-wire.js';
-import { serve, type Served } from './test-support/unary-fixture.js';
+import { serve, until, type Served } from './test-support/unary-fixture.js';
 
 /** One HTTP/1.1 connection, read as text; `until` waits for what has arrived so far to match. */
 class Connection {
@@ -19,11 +19,9 @@ class Connection {
 
   async until(pattern: RegExp, what: string): Promise<void> {
     // A bound on waiting, not a measurement: without the fix the connection never answers.
-    const deadline = Date.now() + 10_000;
-    while (!pattern.test(this.received)) {
-      assert.ok(Date.now() < deadline, `${what}: the server did not answer; got ${JSON.stringify(this.received.slice(-300))}`);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    await until(() => pattern.test(this.received), 10_000).catch(() =>
+      assert.fail(`${what}: the server did not answer; got ${JSON.stringify(this.received.slice(-300))}`),
+    );
   }
 }
 
