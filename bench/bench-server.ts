@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startServerProcess, type ServerProcess } from '../tests/helpers/server-process.js';
-import { readMemory, type MemoryUsage } from './process-stats.js';
+import { isLocalPostgres, readMemory, type MemoryUsage } from './process-stats.js';
 
 /** Where and how a benchmark's server runs. */
 export interface BenchServerOptions {
@@ -24,6 +24,8 @@ export interface BenchServerOptions {
 export interface BenchServer {
   readonly baseUrl: string;
   readonly pid: number;
+  /** Its database is a Postgres server on this machine, whose CPU can be read (process-stats.ts). */
+  readonly localPostgres: boolean;
   readonly process: ServerProcess;
   memory(): MemoryUsage;
   /**
@@ -72,6 +74,7 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
   return {
     baseUrl: server.baseUrl,
     pid: server.child.pid!,
+    localPostgres: isLocalPostgres(options.databaseUrl),
     process: server,
     memory: () => readMemory(server.child.pid!),
     analyze: async () => {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { dropBenchSchema } from './bench-server.js';
 import { ownedKeys, runClosedLoop } from './load-runner.js';
+import { cpuUsPerOp, isLocalPostgres, startCpuMeter } from './process-stats.js';
 import type { LatencySummary } from './stats.js';
 
 /** One concurrency level of the ceiling. */
@@ -12,6 +13,9 @@ export interface CeilingLevel {
   txns: number;
   perSec: number;
   latency: LatencySummary;
+  /** Every local Postgres process, in % of one core, and per transaction in microseconds; NaN when the database is not on this machine. */
+  postgresCpuPct: number;
+  postgresUsPerTxn: number;
 }
 
 /**
@@ -120,8 +124,11 @@ async function level(
   try {
     // Warm-up: open every connection and prepare the statements on it, outside the timing.
     await runClosedLoop({ total: connections * 2, concurrency, op: write });
+    // The warm-up opened every connection: no backend starts or exits within the measurement.
+    const cpu = startCpuMeter(undefined, isLocalPostgres(options.databaseUrl));
     const result = await runClosedLoop({ total: options.txns, concurrency, op: write, minDurationMs: options.minLevelMs });
-    return { concurrency, connections, txns: result.ops, perSec: result.perSec, latency: result.latency };
+    const { postgresCpuPct } = cpu();
+    return { concurrency, connections, txns: result.ops, perSec: result.perSec, latency: result.latency, postgresCpuPct, postgresUsPerTxn: cpuUsPerOp(postgresCpuPct, result.perSec) };
   } finally {
     await pool.end();
   }

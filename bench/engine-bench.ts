@@ -5,7 +5,7 @@ import { createBenchTransport, RawConnectJsonClient, type EngineClient, type Pro
 import { pickBenchMachine, type BenchMachine } from './bench-machines.js';
 import type { BenchServer } from './bench-server.js';
 import { ownedKeys, runClosedLoop, runOpenLoop } from './load-runner.js';
-import { startCpuMeter } from './process-stats.js';
+import { cpuUsPerOp, startCpuMeter } from './process-stats.js';
 import { summarize, type LatencySummary } from './stats.js';
 import { startWorkflows, waitUntilReady } from './workflow-fleet.js';
 import { LeanGrpcConnection, nestedUint32 } from './lean-grpc.js';
@@ -25,7 +25,12 @@ export interface EngineLevel {
   /** Watched transitions whose message had not arrived 5 s after the level ended. */
   watchMissed: number;
   serverCpuPct: number;
+  /** Every local Postgres process; NaN when the database is not on this machine. */
+  postgresCpuPct: number;
   clientCpuPct: number;
+  /** CPU per transition, in microseconds: the server's and Postgres's (see serverCpuPct, postgresCpuPct). */
+  serverUsPerTransition: number;
+  postgresUsPerTransition: number;
 }
 
 /**
@@ -150,15 +155,22 @@ async function level(
  * both sides, outside the timing), the watchers drained and reset, then the server's and this
  * process's CPU over the run and what the watchers saw of it.
  */
-async function measureLevel<R>(server: BenchServer, watchers: WatchFleet, warmup: () => Promise<unknown>, run: () => Promise<R>) {
+async function measureLevel<R extends { perSec: number }>(server: BenchServer, watchers: WatchFleet, warmup: () => Promise<unknown>, run: () => Promise<R>) {
   await warmup();
   await watchers.settle(5_000);
   watchers.reset();
-  const cpu = startCpuMeter(server.pid);
+  const cpu = startCpuMeter(server.pid, server.localPostgres);
   const result = await run();
   const usage = cpu();
   const watchMissed = await watchers.settle(5_000);
-  return { result, watch: summarize(watchers.latencies()), watchMissed, ...usage };
+  return {
+    result,
+    watch: summarize(watchers.latencies()),
+    watchMissed,
+    ...usage,
+    serverUsPerTransition: cpuUsPerOp(usage.serverCpuPct, result.perSec),
+    postgresUsPerTransition: cpuUsPerOp(usage.postgresCpuPct, result.perSec),
+  };
 }
 
 /** Sockets of the Connect JSON client in an open-loop level: calls past them wait for one (in the reply latency). */

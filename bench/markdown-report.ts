@@ -13,13 +13,13 @@ export function renderMarkdown(report: BenchReport): string {
   out.push(`Medians of ${options.runs} run${options.runs === 1 ? '' : 's'} (storage: one fill, queries repeated per run); latencies in ms.`, '');
 
   section(out, 'Ceiling: pg alone, conditional UPDATE + history INSERT', parts.ceiling, (r) => [
-    `${r.rows} rows, ${atLeast(options.ceiling.txns, 'transactions', options.minLevelSeconds)} per level; "txn" = BEGIN/UPDATE/INSERT/COMMIT (4 round trips), "1 trip" = the same writes as one statement.`,
+    `${r.rows} rows, ${atLeast(options.ceiling.txns, 'transactions', options.minLevelSeconds)} per level; "txn" = BEGIN/UPDATE/INSERT/COMMIT (4 round trips), "1 trip" = the same writes as one statement; Postgres CPU: all its processes on this machine (- for a remote one), per txn in us.`,
     '',
     table(
-      ['in flight', 'connections', 'txn/s', 'p50', 'p95', 'p99', 'max', '1 trip/s', '1 trip p50', '1 trip p99'],
+      ['in flight', 'connections', 'txn/s', 'p50', 'p95', 'p99', 'max', 'Postgres CPU %', 'us/txn', '1 trip/s', '1 trip p50', '1 trip p99', '1 trip us/txn'],
       r.txn.map((t, i) => {
         const one = r.oneTrip[i];
-        return [t.concurrency, t.connections, t.perSec, ...latency(t.latency), one?.perSec ?? '', one?.latency.p50 ?? '', one?.latency.p99 ?? ''];
+        return [t.concurrency, t.connections, t.perSec, ...latency(t.latency), t.postgresCpuPct, t.postgresUsPerTxn, one?.perSec ?? '', one?.latency.p50 ?? '', one?.latency.p99 ?? '', one?.postgresUsPerTxn ?? ''].map(dashNaN);
       }),
     ),
   ]);
@@ -37,10 +37,10 @@ export function renderMarkdown(report: BenchReport): string {
 
   const ratios = engineRatios(report);
   section(out, 'Engine: SendEvent transitions', parts.engine, (r) => [
-    `${r.workflows} workflows of ${r.machine}, ${atLeast(options.engine.transitions, 'transitions', options.minLevelSeconds)} per protocol and level, ${r.watched} watched (one WatchWorkflow stream each, gRPC); workflows started at ${r.startsPerSec}/s.`,
+    `${r.workflows} workflows of ${r.machine}, ${atLeast(options.engine.transitions, 'transitions', options.minLevelSeconds)} per protocol and level, ${r.watched} watched (one WatchWorkflow stream each, gRPC); workflows started at ${r.startsPerSec}/s. CPU per transition in us: the server's and Postgres's (all its processes on this machine; - for a remote one).`,
     '',
     table(
-      ['protocol', 'in flight', 'transitions/s', 'x ceiling', 'reply p50', 'p95', 'p99', 'max', 'watch p50', 'p95', 'p99', 'max', 'missed', 'server CPU %', 'client CPU %'],
+      ['protocol', 'in flight', 'transitions/s', 'x ceiling', 'reply p50', 'p95', 'p99', 'max', 'watch p50', 'p95', 'p99', 'max', 'missed', 'server CPU %', 'Postgres CPU %', 'client CPU %', 'server us/t', 'Postgres us/t'],
       r.levels.map((l) => [
         PROTOCOL_LABELS[l.protocol],
         l.concurrency,
@@ -50,8 +50,11 @@ export function renderMarkdown(report: BenchReport): string {
         ...latency(l.watch),
         l.watchMissed,
         l.serverCpuPct,
+        l.postgresCpuPct,
         l.clientCpuPct,
-      ]),
+        l.serverUsPerTransition,
+        l.postgresUsPerTransition,
+      ].map(dashNaN)),
     ),
     ...openLoop(r),
   ]);
@@ -118,8 +121,10 @@ function openLoop(r: EngineResult): string[] {
     'Open loop: SendEvents arriving on their own schedule (Poisson, at the offered rate) on workflows with none outstanding, however many are unanswered; latencies from the call as above; start lag: how late the harness made the calls after their scheduled arrivals (its timers have ~1 ms grain).',
     '',
     table(
-      ['protocol', 'offered/s', 'transitions/s', 'most outstanding', 'reply p50', 'p95', 'p99', 'max', 'watch p50', 'p95', 'p99', 'max', 'missed', 'start lag p50', 'p99', 'server CPU %', 'client CPU %'],
-      r.openLevels.map((l) => [PROTOCOL_LABELS[l.protocol], l.offeredPerSec, l.perSec, l.mostOutstanding, ...latency(l.reply), ...latency(l.watch), l.watchMissed, l.startLag.p50, l.startLag.p99, l.serverCpuPct, l.clientCpuPct]),
+      ['protocol', 'offered/s', 'transitions/s', 'most outstanding', 'reply p50', 'p95', 'p99', 'max', 'watch p50', 'p95', 'p99', 'max', 'missed', 'start lag p50', 'p99', 'server CPU %', 'Postgres CPU %', 'client CPU %', 'server us/t', 'Postgres us/t'],
+      r.openLevels.map((l) =>
+        [PROTOCOL_LABELS[l.protocol], l.offeredPerSec, l.perSec, l.mostOutstanding, ...latency(l.reply), ...latency(l.watch), l.watchMissed, l.startLag.p50, l.startLag.p99, l.serverCpuPct, l.postgresCpuPct, l.clientCpuPct, l.serverUsPerTransition, l.postgresUsPerTransition].map(dashNaN),
+      ),
     ),
   ];
 }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { round } from './stats.js';
 
 /** Linux clock ticks per second (`getconf CLK_TCK`), 100 on every mainstream kernel build. */
@@ -34,6 +34,50 @@ export function readChildrenCpuSeconds(): number {
   return (Number(fields[13]) + Number(fields[14])) / TICKS_PER_SECOND; // fields 16, 17
 }
 
+/**
+ * CPU seconds (user + system) used so far by every process named `postgres` on this machine: the
+ * postmaster, its backends and its background workers (WAL writer, checkpointer, autovacuum).
+ * NaN when there is none to read (not Linux, or no local server). A backend that exits takes
+ * its CPU with it: measure over an interval in which the connections being measured stay open.
+ */
+export function readPostgresCpuSeconds(): number {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return NaN;
+  }
+  let seconds = 0;
+  let found = false;
+  for (const pid of pids) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue; // exited since the listing
+    }
+    // Backends retitle their command line, not their command name (field 2).
+    if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'postgres') continue;
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    seconds += (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+    found = true;
+  }
+  return found ? seconds : NaN;
+}
+
+/** Whether a Postgres URL names a server on this machine (loopback or a Unix socket), whose processes can be read. */
+export function isLocalPostgres(url: string | undefined): boolean {
+  if (!url) return false;
+  let host: string;
+  try {
+    const parsed = new URL(url);
+    host = parsed.searchParams.get('host') ?? parsed.hostname;
+  } catch {
+    return false;
+  }
+  return host === '' || host === 'localhost' || host.startsWith('127.') || host === '[::1]' || host === '::1' || host.startsWith('/');
+}
+
 /** The fields of /proc/<pid>/stat after the command name (field 3 on, so index 0 is field 3). */
 function statFields(pid: string): string[] {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -41,34 +85,46 @@ function statFields(pid: string): string[] {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
-/** CPU used by the server and by this (client) process over an interval, in % of one core. */
+/** CPU used over an interval, in % of one core. */
 export interface CpuShare {
   serverCpuPct: number;
+  /** Every local Postgres process (see readPostgresCpuSeconds); NaN when not measured. */
+  postgresCpuPct: number;
   clientCpuPct: number;
 }
 
 /**
- * Starts measuring; the returned function ends the interval. Tells whether the server or the
- * load generator was the bottleneck: ~100% means that process saturated its one core.
- * A server pid that cannot be read (not Linux) yields NaN for the server.
+ * Starts measuring; the returned function ends the interval. Tells whether the server, Postgres
+ * or the load generator was the bottleneck: ~100% means that process saturated its one core
+ * (Postgres spreads over its backends, so it can exceed 100%). A server pid that cannot be read
+ * (not Linux) yields NaN for the server; Postgres is measured only with `postgres` (a local server).
  */
-export function startCpuMeter(serverPid: number): () => CpuShare {
+export function startCpuMeter(serverPid: number | undefined, postgres: boolean): () => CpuShare {
   const server = () => {
     try {
-      return readCpuSeconds(serverPid);
+      return serverPid === undefined ? NaN : readCpuSeconds(serverPid);
     } catch {
       return NaN;
     }
   };
+  const database = () => (postgres ? readPostgresCpuSeconds() : NaN);
   const wall = performance.now();
   const client = process.cpuUsage();
   const serverStart = server();
+  const databaseStart = database();
   return () => {
     const seconds = (performance.now() - wall) / 1000;
     const used = process.cpuUsage(client);
+    const share = (cpuSeconds: number) => round((cpuSeconds / seconds) * 100, 0);
     return {
-      serverCpuPct: round(((server() - serverStart) / seconds) * 100, 0),
-      clientCpuPct: round(((used.user + used.system) / 1e6 / seconds) * 100, 0),
+      serverCpuPct: share(server() - serverStart),
+      postgresCpuPct: share(database() - databaseStart),
+      clientCpuPct: share((used.user + used.system) / 1e6),
     };
   };
+}
+
+/** CPU microseconds per operation from a share of one core (%) at a rate (per second); NaN stays NaN. */
+export function cpuUsPerOp(cpuPct: number, perSec: number): number {
+  return round(((cpuPct / 100) * 1e6) / perSec, 0);
 }

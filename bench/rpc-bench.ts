@@ -49,9 +49,10 @@ export async function runRpc(server: BenchServer, options: RpcOptions): Promise<
     const { call, close } = infoCaller(kind, server.baseUrl, options.concurrency);
     try {
       await runClosedLoop({ total: Math.min(2_000, Math.max(options.concurrency * 4, options.calls / 10)), concurrency: options.concurrency, op: call });
-      const cpu = startCpuMeter(server.pid);
+      const cpu = startCpuMeter(server.pid, false);
       const result = await runClosedLoop({ total: options.calls, concurrency: options.concurrency, op: call });
-      clients.push({ client: kind, calls: result.ops, concurrency: options.concurrency, perSec: result.perSec, latency: result.latency, ...cpu() });
+      const { serverCpuPct, clientCpuPct } = cpu();
+      clients.push({ client: kind, calls: result.ops, concurrency: options.concurrency, perSec: result.perSec, latency: result.latency, serverCpuPct, clientCpuPct });
     } finally {
       close();
     }
@@ -91,7 +92,7 @@ async function runExternal(kind: 'connect-json-wrk' | 'grpc-h2load' | 'noop-wrk'
   if (wrk) await runWrk(path, url, { connections: options.concurrency, seconds: 1 });
   else await runH2loadGrpc(path, url, { streams: options.concurrency, calls: Math.max(options.concurrency * 4, Math.round(options.calls / 10)) });
   const started = performance.now();
-  const cpu = startCpuMeter(server.pid);
+  const cpu = startCpuMeter(server.pid, false);
   const result = await run();
   const { serverCpuPct } = cpu();
   const seconds = (performance.now() - started) / 1000;

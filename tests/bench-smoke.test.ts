@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { parseBenchArgs } from '../bench/bench-options.js';
 import { runBench, type PartOutcome } from '../bench/bench-runner.js';
 import { renderMarkdown } from '../bench/markdown-report.js';
+import { isLocalPostgres } from '../bench/process-stats.js';
 import type { LatencySummary } from '../bench/stats.js';
 
 /**
@@ -24,6 +25,7 @@ describe('benchmark harness (smoke run)', () => {
         for (const level of variant) {
           assert.ok(level.perSec > 0);
           assertLatency(level.latency, options.ceiling.txns);
+          assertPostgresCpu(level.postgresCpuPct, level.postgresUsPerTxn);
         }
       }
     } else {
@@ -58,6 +60,8 @@ describe('benchmark harness (smoke run)', () => {
       assertLatency(level.reply, options.engine.transitions);
       assert.equal(level.watchMissed, 0, 'every watched transition reaches its watcher');
       assertLatency(level.watch, options.engine.transitions);
+      assert.ok(level.serverCpuPct >= 0 && level.serverUsPerTransition >= 0, JSON.stringify(level));
+      assertPostgresCpu(level.postgresCpuPct, level.postgresUsPerTransition);
     }
     assert.deepEqual(options.engine.openRates, [200], 'the smoke run has an open-loop level');
     assert.deepEqual(
@@ -129,6 +133,12 @@ function ok<T>(outcome: PartOutcome<T> | undefined, part: string): T {
 }
 
 /** A timer's lag may be 0 ms (claimed ahead, fired at its due time); a call's latency never is. */
+/** Measured (a number, possibly 0 in so short a run) for a Postgres on this machine, else NaN (PGlite, a remote server). */
+function assertPostgresCpu(pct: number, usPerOp: number): void {
+  if (isLocalPostgres(process.env.DATABASE_URL)) assert.ok(pct >= 0 && usPerOp >= 0, `Postgres CPU ${pct}%, ${usPerOp} us per operation`);
+  else assert.ok(Number.isNaN(pct) && Number.isNaN(usPerOp), `Postgres CPU ${pct}% measured without a local Postgres`);
+}
+
 function assertLatency(l: LatencySummary, count: number, least: 'positive' | 'non-negative' = 'positive'): void {
   assert.equal(l.count, count);
   assert.ok((least === 'positive' ? l.p50 > 0 : l.p50 >= 0) && l.p50 <= l.p95 && l.p95 <= l.p99 && l.p99 <= l.max, JSON.stringify(l));

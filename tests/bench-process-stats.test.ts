@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import pg from 'pg';
+import { cpuUsPerOp, isLocalPostgres, readPostgresCpuSeconds, startCpuMeter } from '../bench/process-stats.js';
+
+const databaseUrl = process.env.DATABASE_URL;
+
+describe('bench process stats (bench/process-stats.ts)', () => {
+  it('reads Postgres CPU only for a server on this machine', () => {
+    for (const url of ['postgres://postgres@127.0.0.1:5432/test', 'postgres://u@localhost/db', 'postgres://u@[::1]:5432/db', 'postgres:///db?host=/var/run/postgresql', 'postgres://u@127.0.0.2/db']) {
+      assert.equal(isLocalPostgres(url), true, url);
+    }
+    for (const url of ['postgres://u@db.internal:5432/db', 'postgres://u@10.0.0.5/db', 'not a url', '', undefined]) {
+      assert.equal(isLocalPostgres(url), false, String(url));
+    }
+  });
+
+  it('turns a share of a core at a rate into microseconds per operation, keeping NaN', () => {
+    assert.equal(cpuUsPerOp(50, 1000), 500);
+    assert.equal(cpuUsPerOp(150, 3000), 500);
+    assert.ok(Number.isNaN(cpuUsPerOp(NaN, 1000)));
+  });
+
+  it('counts the CPU a local Postgres spends on queries, and none when not asked to', { skip: !databaseUrl || !isLocalPostgres(databaseUrl) || !existsSync('/proc/self/stat') ? 'needs DATABASE_URL on this machine (Linux)' : false }, async () => {
+    assert.ok(readPostgresCpuSeconds() > 0, 'the postmaster and its workers have run');
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    try {
+      const measured = startCpuMeter(process.pid, true);
+      const skipped = startCpuMeter(undefined, false);
+      // ~200 ms of backend CPU: a CPU-bound query, well over the 10 ms tick of /proc's counters.
+      await client.query('select count(*) from generate_series(1, 3000000) g where g % 7 = 3');
+      const share = measured();
+      assert.ok(share.postgresCpuPct > 0, JSON.stringify(share));
+      assert.ok(Number.isFinite(share.serverCpuPct) && Number.isFinite(share.clientCpuPct), JSON.stringify(share));
+      const none = skipped();
+      assert.ok(Number.isNaN(none.postgresCpuPct) && Number.isNaN(none.serverCpuPct), JSON.stringify(none));
+    } finally {
+      await client.end();
+    }
+  });
+});
