@@ -21,8 +21,7 @@ export function readMemory(pid: number): MemoryUsage {
 
 /** CPU seconds (user + system) used so far by `pid`, from /proc/<pid>/stat. */
 export function readCpuSeconds(pid: number): number {
-  const fields = statFields(String(pid));
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND; // utime, stime (fields 14, 15)
+  return cpuSecondsOf(statFields(readFileSync(`/proc/${pid}/stat`, 'utf8')));
 }
 
 /**
@@ -30,7 +29,7 @@ export function readCpuSeconds(pid: number): number {
  * (cutime, cstime): what an external load generator used, read before and after it runs.
  */
 export function readChildrenCpuSeconds(): number {
-  const fields = statFields('self');
+  const fields = statFields(readFileSync('/proc/self/stat', 'utf8'));
   return (Number(fields[13]) + Number(fields[14])) / TICKS_PER_SECOND; // fields 16, 17
 }
 
@@ -58,8 +57,7 @@ export function readPostgresCpuSeconds(): number {
     }
     // Backends retitle their command line, not their command name (field 2).
     if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'postgres') continue;
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    seconds += (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+    seconds += cpuSecondsOf(statFields(stat));
     found = true;
   }
   return found ? seconds : NaN;
@@ -78,11 +76,15 @@ export function isLocalPostgres(url: string | undefined): boolean {
   return host === '' || host === 'localhost' || host.startsWith('127.') || host === '[::1]' || host === '::1' || host.startsWith('/');
 }
 
-/** The fields of /proc/<pid>/stat after the command name (field 3 on, so index 0 is field 3). */
-function statFields(pid: string): string[] {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** The fields of a /proc/<pid>/stat text after the command name (field 3 on, so index 0 is field 3). */
+function statFields(stat: string): string[] {
   // The command name (field 2) may hold spaces; the fields after its closing paren are plain.
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** utime + stime (fields 14, 15) in seconds. */
+function cpuSecondsOf(fields: string[]): number {
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }
 
 /** CPU used over an interval, in % of one core. */
