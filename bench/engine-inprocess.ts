@@ -11,7 +11,7 @@ import { silentLogger } from '../src/telemetry/logger.js';
 import { openTestDatabase } from '../tests/helpers/test-database.js';
 import { machines as benchMachines } from './bench-counter-machine.js';
 import { ownedKeys, runClosedLoop } from './load-runner.js';
-import { isLocalPostgres, readPostgresCpuSeconds } from './process-stats.js';
+import { cpuUsPerOp, isLocalPostgres, startCpuMeter } from './process-stats.js';
 
 /**
  * The engine without RPC: SendEvent-equivalent calls (`engine.sendEvent`) on bench-counter
@@ -43,6 +43,8 @@ const levels = values.concurrency.split(',').map(Number);
 
 const noTools: ToolInvoker = { has: () => false, invoke: () => Promise.reject(new Error('no tools')) };
 const db = await openTestDatabase();
+// Postgres's CPU per transition is read from /proc when the database is a server on this machine (null in the output otherwise).
+const localPostgres = db.kind === 'postgres' && isLocalPostgres(process.env.DATABASE_URL);
 const batchSizes: number[] = [];
 const store = new PostgresWorkflowStore(db.db, {
   maxCommitBatch: Number(values['max-batch']),
@@ -70,7 +72,7 @@ try {
       const owned = ownedKeys(ids.length, concurrency);
       batchSizes.length = 0;
       const cpu = process.cpuUsage();
-      const database = postgresCpu();
+      const database = startCpuMeter(undefined, localPostgres);
       const result = await runClosedLoop({
         total: transitions,
         concurrency,
@@ -81,7 +83,7 @@ try {
       });
       const used = process.cpuUsage(cpu);
       const usPerTransition = Math.round((used.user + used.system) / transitions);
-      const line = { concurrency, perSec: result.perSec, p50: result.latency.p50, p99: result.latency.p99, cpuUsPerTransition: usPerTransition, postgresUsPerTransition: database(transitions), meanBatch: mean(batchSizes), load: loadAverage() };
+      const line = { concurrency, perSec: result.perSec, p50: result.latency.p50, p99: result.latency.p99, cpuUsPerTransition: usPerTransition, postgresUsPerTransition: cpuUsPerOp(database().postgresCpuPct, result.perSec), meanBatch: mean(batchSizes), load: loadAverage() };
       process.stdout.write(JSON.stringify(line) + '\n');
     }
   }
@@ -105,7 +107,7 @@ async function fireTimers(count: number): Promise<void> {
   batchSizes.length = 0;
   const profiler = values['cpu-prof-timers'] ? await startProfiler() : undefined;
   const cpu = process.cpuUsage();
-  const database = postgresCpu();
+  const database = startCpuMeter(undefined, localPostgres);
   const started = performance.now();
   clock.advance(timerMs);
   await done;
@@ -113,7 +115,8 @@ async function fireTimers(count: number): Promise<void> {
   const used = process.cpuUsage(cpu);
   if (profiler) writeFileSync(values['cpu-prof-timers']!, JSON.stringify(await profiler.stop()));
   await unsubscribe();
-  const line = { timers: count, allFiredMs: Math.round(ms), perSec: Math.round((count / ms) * 1000), cpuUsPerTimer: Math.round((used.user + used.system) / count), postgresUsPerTimer: database(count), meanBatch: mean(batchSizes), load: loadAverage() };
+  const perSec = Math.round((count / ms) * 1000);
+  const line = { timers: count, allFiredMs: Math.round(ms), perSec, cpuUsPerTimer: Math.round((used.user + used.system) / count), postgresUsPerTimer: cpuUsPerOp(database().postgresCpuPct, perSec), meanBatch: mean(batchSizes), load: loadAverage() };
   process.stdout.write(JSON.stringify(line) + '\n');
 }
 
@@ -133,13 +136,6 @@ async function startProfiler(): Promise<{ stop(): Promise<object> }> {
       return profile;
     },
   };
-}
-
-/** Starts counting the local Postgres's CPU (every `postgres` process); the result gives microseconds per operation, null without one. */
-function postgresCpu(): (operations: number) => number | null {
-  const local = db.kind === 'postgres' && isLocalPostgres(process.env.DATABASE_URL);
-  const start = local ? readPostgresCpuSeconds() : NaN;
-  return (operations) => (local && Number.isFinite(start) ? Math.round(((readPostgresCpuSeconds() - start) * 1e6) / operations) : null);
 }
 
 function mean(values: number[]): number {
