@@ -127,7 +127,10 @@ describe('sendEvent', () => {
       const answers = [2, 3, 4].map((by) => engine.sendEvent({ workflowId: wf.id, event: { type: 'probe.bump', payload: { by } } }).then((view) => order.push(`answered ${view.version}`)));
       await Promise.all(answers);
       await engine.stop(); // lets the last publishes out
-      assert.deepEqual(order, ['published 1', 'answered 2', 'published 2', 'answered 3', 'published 3', 'answered 4', 'published 4']);
+      assert.deepEqual(order.filter((o) => o.startsWith('published')), ['published 1', 'published 2', 'published 3', 'published 4']);
+      // A later transition may be answered before an earlier one is published (PGlite commits
+      // without I/O), but never a transition published before its own answer.
+      for (const version of [2, 3, 4]) assert.ok(order.indexOf(`answered ${version}`) < order.indexOf(`published ${version}`), order.join(', '));
     } finally {
       await engine.stop();
     }
