@@ -5,9 +5,8 @@ import type { EventBus, TransitionMessage } from '../../src/engine/ports/event-b
 import { createWorkflowEngine } from '../../src/engine/workflow-engine.js';
 import { silentLogger } from '../../src/telemetry/logger.js';
 import { code } from './support/assert-code.js';
-import { createHarness } from './support/engine-harness.js';
+import { createHarness, FAST } from './support/engine-harness.js';
 import type { Harness } from './support/engine-harness.js';
-import { FAST } from './support/engine-harness.js';
 import { probe } from './support/probe-machine.js';
 
 describe('sendEvent', () => {
