@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import { openTestDatabase } from '../../tests/helpers/test-database.js';
 import type { TestDatabase } from '../../tests/helpers/test-database.js';
 import type { TransitionCommit } from '../engine/ports/workflow-store.js';
+import { PostgresWorkflowStore } from './postgres-workflow-store.js';
 import { prepared } from './prepared-statements.js';
 import { transitionsStatement } from './workflow-commit-sql.js';
 
@@ -30,6 +31,16 @@ describe('prepared statements and the commit plan (postgres)', { skip: postgres 
     assert.equal(ours.length, 1, JSON.stringify(names));
     assert.match(ours[0]!.name, /^o_[0-9a-f]{20}$/);
     assert.equal(names.some((r) => r.statement.includes('unmarked')), false);
+  });
+
+  it('reads history pages (what watch streams poll) with one named statement', async () => {
+    const statements = await database.db.transaction().execute(async (trx) => {
+      const store = new PostgresWorkflowStore(trx);
+      for (const [from, limit] of [[1, 200], [7, 200], [1, 50]] as const) assert.deepEqual(await store.listHistory('nobody', from, limit), []);
+      const { rows } = await sql<{ statement: string }>`select statement from pg_prepared_statements`.execute(trx);
+      return rows.map((r) => r.statement);
+    });
+    assert.equal(statements.filter((s) => s.includes('from workflow_history')).length, 1, statements.join('\n'));
   });
 
   it('commits a transition by primary key, never by scanning every workflow', async () => {
