@@ -43,6 +43,20 @@ describe('prepared statements and the commit plan (postgres)', { skip: postgres 
     assert.equal(statements.filter((s) => s.includes('from workflow_history')).length, 1, statements.join('\n'));
   });
 
+  it('runs the child-workflow sweeps (every task poll on every replica) as named statements', async () => {
+    const statements = await database.db.transaction().execute(async (trx) => {
+      const store = new PostgresWorkflowStore(trx);
+      for (let i = 0; i < 2; i++) {
+        assert.deepEqual(await store.scanWaitingTasks(null, 100), { finished: [], next: null });
+        assert.deepEqual(await store.scanActiveChildren(null, 100), { orphans: [], next: null });
+      }
+      const { rows } = await sql<{ statement: string }>`select statement from pg_prepared_statements`.execute(trx);
+      return rows.map((r) => r.statement);
+    });
+    assert.equal(statements.filter((s) => s.includes("where status = 'waiting'")).length, 1, statements.join('\n'));
+    assert.equal(statements.filter((s) => s.includes('where parent_workflow_id is not null')).length, 1, statements.join('\n'));
+  });
+
   it('commits a transition by primary key, never by scanning every workflow', async () => {
     // Enough rows, analysed, for the planner to prefer a hash join over a sequential scan when
     // nothing else narrows the update (it takes a jsonb record set for 100 rows).
