@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
+import type { Transaction } from 'kysely';
 import { openTestDatabase } from '../../tests/helpers/test-database.js';
 import type { TestDatabase } from '../../tests/helpers/test-database.js';
 import type { TransitionCommit } from '../engine/ports/workflow-store.js';
 import { PostgresWorkflowStore } from './postgres-workflow-store.js';
 import { prepared } from './prepared-statements.js';
+import type { StoreSchema } from './schema.js';
 import { transitionsStatement } from './workflow-commit-sql.js';
 
 const postgres = Boolean(process.env.DATABASE_URL);
@@ -20,12 +22,24 @@ describe('prepared statements and the commit plan (postgres)', { skip: postgres 
   });
   after(() => database?.close());
 
-  it('sends marked statements named, once per connection, and the rest unnamed', async () => {
-    const names = await database.db.transaction().execute(async (trx) => {
-      for (let i = 0; i < 3; i++) await prepared(sql`select ${i}::int as n`).execute(trx);
-      await sql`select 1 as unmarked`.execute(trx);
+  /** The statements prepared on one connection (a transaction's) after `run` used it. */
+  async function preparedAfter(run: (trx: Transaction<StoreSchema>) => Promise<void>): Promise<{ name: string; statement: string }[]> {
+    return database.db.transaction().execute(async (trx) => {
+      await run(trx);
       const { rows } = await sql<{ name: string; statement: string }>`select name, statement from pg_prepared_statements`.execute(trx);
       return rows;
+    });
+  }
+
+  /** The same, for a store on that connection; only the statements' text. */
+  async function preparedStatementsAfter(run: (store: PostgresWorkflowStore) => Promise<void>): Promise<string[]> {
+    return (await preparedAfter((trx) => run(new PostgresWorkflowStore(trx)))).map((r) => r.statement);
+  }
+
+  it('sends marked statements named, once per connection, and the rest unnamed', async () => {
+    const names = await preparedAfter(async (trx) => {
+      for (let i = 0; i < 3; i++) await prepared(sql`select ${i}::int as n`).execute(trx);
+      await sql`select 1 as unmarked`.execute(trx);
     });
     const ours = names.filter((r) => r.statement.includes('as n'));
     assert.equal(ours.length, 1, JSON.stringify(names));
@@ -34,24 +48,18 @@ describe('prepared statements and the commit plan (postgres)', { skip: postgres 
   });
 
   it('reads history pages (what watch streams poll) with one named statement', async () => {
-    const statements = await database.db.transaction().execute(async (trx) => {
-      const store = new PostgresWorkflowStore(trx);
+    const statements = await preparedStatementsAfter(async (store) => {
       for (const [from, limit] of [[1, 200], [7, 200], [1, 50]] as const) assert.deepEqual(await store.listHistory('nobody', from, limit), []);
-      const { rows } = await sql<{ statement: string }>`select statement from pg_prepared_statements`.execute(trx);
-      return rows.map((r) => r.statement);
     });
     assert.equal(statements.filter((s) => s.includes('from workflow_history')).length, 1, statements.join('\n'));
   });
 
   it('runs the child-workflow sweeps (every task poll on every replica) as named statements', async () => {
-    const statements = await database.db.transaction().execute(async (trx) => {
-      const store = new PostgresWorkflowStore(trx);
+    const statements = await preparedStatementsAfter(async (store) => {
       for (let i = 0; i < 2; i++) {
         assert.deepEqual(await store.scanWaitingTasks(null, 100), { finished: [], next: null });
         assert.deepEqual(await store.scanActiveChildren(null, 100), { orphans: [], next: null });
       }
-      const { rows } = await sql<{ statement: string }>`select statement from pg_prepared_statements`.execute(trx);
-      return rows.map((r) => r.statement);
     });
     assert.equal(statements.filter((s) => s.includes("where status = 'waiting'")).length, 1, statements.join('\n'));
     assert.equal(statements.filter((s) => s.includes('where parent_workflow_id is not null')).length, 1, statements.join('\n'));
