@@ -16,7 +16,7 @@ describe('loadConfig', () => {
     assert.equal(config.timerLookaheadMs, 1_000);
     assert.equal(config.metricsPort, undefined);
     assert.equal(config.tracesExporter, undefined);
-    assert.ok(Object.isFrozen(config));
+    assert.ok(Object.isFrozen(config), 'the config is frozen');
   });
 
   it('reads and trims values; blank counts as unset', () => {

@@ -12,7 +12,7 @@ describe('bench closed loop (bench/load-runner.ts)', () => {
       total: 30,
       concurrency: 3,
       op: async (w, k, i) => {
-        assert.ok(owned[w]!.includes(owned[w]![k % owned[w]!.length]!));
+        assert.ok(owned[w]!.includes(owned[w]![k % owned[w]!.length]!), 'each call goes to a workflow its worker owns');
         seen.push(i);
         most = Math.max(most, ++inFlight);
         await new Promise((resolve) => setImmediate(resolve));
@@ -75,7 +75,7 @@ describe('bench open loop (bench/load-runner.ts)', () => {
     for (let i = 1; i < 20; i++) assert.ok(arrivals[i]! >= arrivals[i - 1]!, `arrival ${i} before ${i - 1}`);
     assert.ok(arrivals[19]! - before >= 19 * gap - 1e-6, `the last arrived ${arrivals[19]! - before} ms after the start`);
     assert.equal(result.startLag.count, 20);
-    assert.ok(result.startLag.p50 >= 0);
+    assert.ok(result.startLag.p50 >= 0, 'the start lag is not negative');
     // The first call was answered only after the 20th started (latencies are rounded to 0.01 ms).
     assert.ok(result.latency.max >= arrivals[19]! - arrivals[0]! - 0.005, `max ${result.latency.max}`);
   });

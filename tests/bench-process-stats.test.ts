@@ -19,7 +19,7 @@ describe('bench process stats (bench/process-stats.ts)', () => {
   it('turns a share of a core at a rate into microseconds per operation, keeping NaN', () => {
     assert.equal(cpuUsPerOp(50, 1000), 500);
     assert.equal(cpuUsPerOp(150, 3000), 500);
-    assert.ok(Number.isNaN(cpuUsPerOp(NaN, 1000)));
+    assert.ok(Number.isNaN(cpuUsPerOp(NaN, 1000)), 'NaN in, NaN out');
   });
 
   it('counts the CPU a local Postgres spends on queries, and none when not asked to', { skip: !databaseUrl || !isLocalPostgres(databaseUrl) || !existsSync('/proc/self/stat') ? 'needs DATABASE_URL on this machine (Linux)' : false }, async () => {

@@ -23,7 +23,7 @@ describe('benchmark harness (smoke run)', () => {
       for (const variant of [ceiling.txn, ceiling.oneTrip]) {
         assert.deepEqual(variant.map((l) => l.concurrency), options.concurrencies);
         for (const level of variant) {
-          assert.ok(level.perSec > 0);
+          assert.ok(level.perSec > 0, 'the level committed transitions');
           assertLatency(level.latency, options.ceiling.txns);
           assertPostgresCpu(level.postgresCpuPct, level.postgresUsPerTxn);
         }
@@ -56,7 +56,7 @@ describe('benchmark harness (smoke run)', () => {
       options.engine.protocols.flatMap((p) => options.concurrencies.map((c) => `${p}@${c}`)),
     );
     for (const level of engine.levels) {
-      assert.ok(level.perSec > 0);
+      assert.ok(level.perSec > 0, 'the level committed transitions');
       assertLatency(level.reply, options.engine.transitions);
       assert.equal(level.watchMissed, 0, 'every watched transition reaches its watcher');
       assertLatency(level.watch, options.engine.transitions);
@@ -89,13 +89,13 @@ describe('benchmark harness (smoke run)', () => {
     }
 
     const storage = ok(parts.storage, 'storage');
-    assert.ok(parts.storage?.status === 'ok' && parts.storage.setup);
+    assert.ok(parts.storage?.status === 'ok' && parts.storage.setup, 'the storage part ran and reports its setup');
     const setup = parts.storage.setup;
     assert.equal(setup.stored, options.storage.count);
-    assert.ok(setup.complete);
+    assert.ok(setup.complete, 'the storage setup completed');
     // ANALYZE runs on Postgres (the server's schema); a PGlite server's database is out of reach.
     assert.equal(setup.analyzed, Boolean(process.env.DATABASE_URL));
-    assert.ok(setup.memory.idle.rssMb > 0 && setup.memory.active.rssMb > 0);
+    assert.ok(setup.memory.idle.rssMb > 0 && setup.memory.active.rssMb > 0, 'RSS was measured idle and active');
     assert.equal(setup.memory.activeCount, options.storage.active);
     assert.equal(storage.queries.length, 8);
     for (const q of storage.queries) assert.ok(q.latency.count > 0 && q.latency.p50 > 0, q.query);

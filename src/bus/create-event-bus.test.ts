@@ -17,7 +17,7 @@ describe('createEventBus', () => {
   it('builds the in-process bus when no Redis URL is given', async () => {
     for (const url of [undefined, '']) {
       const bus = await createEventBus({ redisUrl: url, logger: new CapturingLogger() });
-      assert.ok(bus instanceof InMemoryEventBus);
+      assert.ok(bus instanceof InMemoryEventBus, 'no REDIS_URL: the in-process bus');
       assert.equal(bus.kind, 'memory');
       await bus.close();
     }
@@ -26,7 +26,7 @@ describe('createEventBus', () => {
   it('builds a connected Redis bus when a Redis URL is given', { skip: redisUrl ? false : 'REDIS_URL is not set' }, async () => {
     const bus = await createEventBus({ redisUrl, logger: new CapturingLogger(), prefix: `test-${randomUUID()}` });
     try {
-      assert.ok(bus instanceof RedisEventBus);
+      assert.ok(bus instanceof RedisEventBus, 'REDIS_URL set: the Redis bus');
       assert.equal(bus.kind, 'redis');
       assert.equal(bus.status().ok, true);
       const inbox = new Inbox<TransitionMessage>();

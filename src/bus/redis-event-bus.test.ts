@@ -187,7 +187,7 @@ describe('RedisEventBus (REDIS_URL)', { skip: redisUrl ? false : 'REDIS_URL is n
     await a.publish(transition(wf, 2));
     assert.deepEqual((await inbox.waitFor(2)).map((m) => m.version), [1, 2]);
     assert.equal(b.malformedMessages, 2);
-    assert.ok(logger.matching('event bus subscriber failed').some((e) => e.fields.error === 'listener bug'));
+    assert.ok(logger.matching('event bus subscriber failed').some((e) => e.fields.error === 'listener bug'), 'the failing listener is logged with its error');
     assert.deepEqual(b.status(), { ok: true, message: '' });
     for (const stop of stops) await stop();
   });

@@ -113,7 +113,7 @@ describe('grpcHealthService', () => {
       url: 'http://localhost/grpc.health.v1.Health/Watch',
     });
     const watch = grpcHealthService(health).watch;
-    assert.ok(watch);
+    assert.ok(watch, 'the service has a watch handler');
     const stream = watch(create(HealthCheckRequestSchema, { service: '' }), ctx)[Symbol.asyncIterator]();
     assert.equal((await stream.next()).value?.status, Status.SERVING);
     const pending = stream.next();

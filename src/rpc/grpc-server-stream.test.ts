@@ -56,7 +56,7 @@ describe('the gRPC server-stream fast path', () => {
 
   it('gives the implementation the same context as connect-node', () => {
     const streams = (s: typeof servers.fast) => s.seen.calls.filter((c) => c.path === watch).map((c) => ({ ...c, timeoutMs: c.timeoutMs === undefined ? 'none' : 'set' }));
-    assert.ok(streams(servers.fast).length > 5);
+    assert.ok(streams(servers.fast).length > 5, 'the fast path served more than 5 streams');
     assert.deepEqual(streams(servers.fast), streams(servers.generic));
     assert.equal(streams(servers.fast)[0]!.value, 'seen Watch', "the interceptors' context values reach the implementation");
   });

@@ -42,7 +42,7 @@ async function reflect(requests: Request[], routes = reflectionRoutes(served)): 
 
 async function reflectOne(request: Request, routes?: (router: ConnectRouter) => void): Promise<v1.ServerReflectionResponse> {
   const [res, ...rest] = await reflect([request], routes);
-  assert.ok(res);
+  assert.ok(res, 'an answer came back');
   assert.equal(rest.length, 0);
   return res;
 }
@@ -128,7 +128,7 @@ describe('reflectionRoutes (in memory)', () => {
       { messageRequest: { case: 'fileByFilename', value: 'google/protobuf/timestamp.proto' } },
       { messageRequest: { case: 'fileByFilename', value: 'nope.proto' } },
     ]);
-    assert.ok(info && ts && missing);
+    assert.ok(info && ts && missing, 'three answers came back');
     assert.equal(filesOf(info)[0]?.name, 'info/v1/info.proto');
     assert.deepEqual(filesOf(ts).map((f) => f.name), ['google/protobuf/timestamp.proto']);
     assert.equal(missing.messageResponse.case, 'errorResponse');
@@ -137,7 +137,7 @@ describe('reflectionRoutes (in memory)', () => {
 
   it('answers an unknown symbol with a NOT_FOUND error_response and keeps the stream open', async () => {
     const [unknown, next] = await reflect([symbol('health.v1.Nope'), symbol('grpc.health.v1.Health')]);
-    assert.ok(unknown && next);
+    assert.ok(unknown && next, 'two answers came back');
     assert.equal(unknown.messageResponse.case, 'errorResponse');
     assert.equal(unknown.messageResponse.value.errorCode, 5);
     assert.match(unknown.messageResponse.value.errorMessage, /health\.v1\.Nope/);

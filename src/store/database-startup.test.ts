@@ -83,7 +83,7 @@ describe('openDatabase start-up', () => {
     await assert.rejects(
       openDatabase({ url: 'postgres://postgres@127.0.0.1:1/test', dataDir: ':memory:', poolSize: 1, logger: recordingLogger().logger }),
       (error: Error) => {
-        assert.ok(error instanceof StoreUnavailableError);
+        assert.ok(error instanceof StoreUnavailableError, 'a StoreUnavailableError');
         assert.match(error.message, /database unreachable after 1 attempt\(s\).*ECONNREFUSED/);
         return true;
       },
@@ -103,7 +103,7 @@ describe('openDatabase start-up', () => {
         openDatabase({ url: `postgres://postgres@127.0.0.1:${port}/test`, dataDir: ':memory:', poolSize: 1, logger: recordingLogger().logger, connectTimeoutMs: 300 }),
         /database unreachable after 1 attempt\(s\).*(timeout|no answer)/i,
       );
-      assert.ok(Date.now() - started < 2_000);
+      assert.ok(Date.now() - started < 2_000, 'gave up within 2 s');
     } finally {
       await new Promise<void>((resolve) => silent.close(() => resolve()));
     }
@@ -163,7 +163,7 @@ describe('a Postgres connection that drops', { skip: needsPostgres }, () => {
       proxy.blackhole();
       const started = Date.now();
       await assert.rejects(database.ping(), /database ping failed: no answer within 300 ms/);
-      assert.ok(Date.now() - started < 1_500);
+      assert.ok(Date.now() - started < 1_500, 'answered within 1.5 s');
 
       await proxy.cut();
       // The idle connection reports its loss through the pool's 'error' event, which is handled;
@@ -172,7 +172,7 @@ describe('a Postgres connection that drops', { skip: needsPostgres }, () => {
       await assert.rejects(sql`select 1`.execute(trx));
       const pinged = Date.now();
       await assert.rejects(database.ping(), StoreUnavailableError);
-      assert.ok(Date.now() - pinged < 1_500);
+      assert.ok(Date.now() - pinged < 1_500, 'answered within 1.5 s');
     } finally {
       // Release the transaction's connection, or close() would wait for it forever.
       await trx.rollback().execute().catch(() => {});

@@ -62,7 +62,7 @@ describe('migrateToLatest', () => {
         },
       };
       await assert.rejects(migrateToLatest(database.db, silentLogger, broken), (error: Error) => {
-        assert.ok(error instanceof MigrationError);
+        assert.ok(error instanceof MigrationError, 'a MigrationError');
         assert.equal(error.migration, '0003-broken');
         assert.match(error.message, /^migration 0003-broken failed: relation "no_such_table" does not exist/);
         return true;

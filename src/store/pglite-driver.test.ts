@@ -103,7 +103,7 @@ describe('PGlite on disk', () => {
     await sql`create table notes (body text)`.execute(first.db);
     await first.db.transaction().execute((trx) => sql`insert into notes values ('kept')`.execute(trx));
     await first.close();
-    assert.ok(existsSync(join(dir, 'PG_VERSION')));
+    assert.ok(existsSync(join(dir, 'PG_VERSION')), 'the data directory holds a cluster');
 
     const second = await openPglite(dir);
     try {
@@ -118,7 +118,7 @@ describe('PGlite on disk', () => {
     const dir = join(root, 'locked');
     const first = await openPglite(dir);
     await assert.rejects(openPglite(dir), (error: Error) => {
-      assert.ok(error instanceof StoreUnavailableError);
+      assert.ok(error instanceof StoreUnavailableError, 'a StoreUnavailableError');
       assert.match(error.message, /already open in this process/);
       return true;
     });

@@ -30,7 +30,7 @@ describe('instrumentBus', () => {
     const [, traceId, parentId] = (got.traceparent ?? '').split('-');
     assert.equal(parentId, publisher);
     const receive = exporter.getFinishedSpans().find((s) => s.name === 'orchestrator.bus.receive');
-    assert.ok(receive);
+    assert.ok(receive, 'a receive span was recorded');
     assert.equal(receive.kind, SpanKind.CONSUMER);
     assert.equal(receive.spanContext().traceId, traceId);
     assert.equal(receive.parentSpanContext?.spanId, publisher);

@@ -107,7 +107,7 @@ describe('charts/orchestrator', { skip: noYaml }, () => {
     assert.ok(existsSync(inChart), 'charts/orchestrator/files/alerts.yaml missing');
     assert.equal(realpathSync(inChart), realpathSync(join(root, 'observability/alerts.yaml')));
     const rules = readYaml(inChart) as { groups: { name: string; rules: unknown[] }[] };
-    assert.ok(rules.groups.length > 0 && rules.groups.every((g) => g.rules.length > 0));
+    assert.ok(rules.groups.length > 0 && rules.groups.every((g) => g.rules.length > 0), 'every rule group has rules');
   });
 });
 

@@ -46,7 +46,7 @@ describe('deploy/Makefile', { skip: existsSync('/usr/bin/make') ? false : 'make 
       run.helm,
       'helm upgrade --install orchestrator ../charts/orchestrator --namespace orchestrator-dev -f values-dev.yaml --set-string secrets.existingSecret=orchestrator-secrets --atomic --wait --timeout 10m',
     );
-    assert.ok(existsSync(join(deployDir, '../charts/orchestrator/Chart.yaml')) && existsSync(join(deployDir, 'values-dev.yaml')));
+    assert.ok(existsSync(join(deployDir, '../charts/orchestrator/Chart.yaml')) && existsSync(join(deployDir, 'values-dev.yaml')), 'the chart and the dev values are where the Makefile expects them');
     assert.match(run.output, /context test-context/);
   });
 

@@ -48,10 +48,10 @@ describe('foundation: one port, three protocols', () => {
       assert.equal(info.busKind, process.env.REDIS_URL ? 'redis' : 'memory');
       assert.deepEqual(info.protocols, ['grpc', 'grpc-web', 'connect']);
       assert.match(info.gitCommit, /^([0-9a-f]{40}|unknown)$/);
-      assert.ok(info.startTime && info.uptimeSeconds >= 0);
+      assert.ok(info.startTime && info.uptimeSeconds >= 0, 'a start time and an uptime');
       const http = info.tools.find((t) => t.name === 'http.request');
       assert.equal(http?.breaker, 'closed');
-      assert.ok(http.maxConcurrent > 0);
+      assert.ok(http.maxConcurrent > 0, 'the http tool has a positive bulkhead limit');
     });
   }
 

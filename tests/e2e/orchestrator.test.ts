@@ -53,7 +53,7 @@ describe('orchestrator over the real server', () => {
     assert.equal(machine?.definition?.id, 'agent-task');
     assert.equal((machine?.inputSchema as { type?: string }).type, 'object');
     assert.match(machine!.definitionHash, /^[0-9a-f]{16,}$/);
-    assert.ok(machine!.stateEvents.some((s) => s.events.includes('approval.granted')));
+    assert.ok(machine!.stateEvents.some((s) => s.events.includes('approval.granted')), 'some state accepts approval.granted');
     await assert.rejects(api.grpcWeb.getMachine({ id: 'no-such-machine' }), (e) => codeOf(e) === Code.NotFound);
   });
 
@@ -93,7 +93,7 @@ describe('orchestrator over the real server', () => {
     for (const c of calls.slice(1)) {
       assert.equal(c.outcome, 'ok');
       assert.equal(c.attempt, 1);
-      assert.ok(c.startTime && c.endTime && c.latencyMs >= 0);
+      assert.ok(c.startTime && c.endTime && c.latencyMs >= 0, 'the call has its times and latency');
     }
     const first = await api.connect.listToolCalls({ workflowId: id, pageSize: 1 });
     const second = await api.connect.listToolCalls({ workflowId: id, pageSize: 1, pageToken: first.nextPageToken });
@@ -157,7 +157,7 @@ describe('orchestrator over the real server', () => {
       (e) => [Code.InvalidArgument, Code.ResourceExhausted].includes(codeOf(e)),
     );
     const history = await api.grpc.getHistory({ workflowId: id });
-    assert.ok(history.entries.every((e) => e.eventType !== 'no.such.event' && e.eventType !== 'incident.resolved'));
+    assert.ok(history.entries.every((e) => e.eventType !== 'no.such.event' && e.eventType !== 'incident.resolved'), 'the rejected events left no history');
     const cancelled = await api.connect.cancelWorkflow({ workflowId: id, reason: 'test over' });
     assert.equal(cancelled.workflow?.status, WorkflowStatus.CANCELLED);
     assert.equal(cancelled.workflow?.timers.length, 0);
@@ -170,7 +170,7 @@ describe('orchestrator over the real server', () => {
     let token = '';
     do {
       const page = await api.connect.listWorkflows({ machineId: 'incident-triage', pageSize: 2, pageToken: token });
-      assert.ok(page.workflows.length <= 2);
+      assert.ok(page.workflows.length <= 2, 'a page holds at most 2');
       for (const w of page.workflows) {
         assert.equal(w.machineId, 'incident-triage');
         assert.ok(!ids.has(w.id), 'no workflow on two pages');
@@ -178,9 +178,9 @@ describe('orchestrator over the real server', () => {
       }
       token = page.nextPageToken;
     } while (token);
-    assert.ok(ids.size >= 3);
+    assert.ok(ids.size >= 3, 'the pages hold at least 3 distinct workflows');
     const cancelled = await api.connect.listWorkflows({ status: WorkflowStatus.CANCELLED });
-    assert.ok(cancelled.workflows.every((w) => w.status === WorkflowStatus.CANCELLED));
+    assert.ok(cancelled.workflows.every((w) => w.status === WorkflowStatus.CANCELLED), 'the filter returns cancelled workflows only');
   });
 });
 

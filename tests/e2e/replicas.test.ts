@@ -118,7 +118,7 @@ describe('replicas on one Postgres schema', { skip }, () => {
     const done = await waitForStatus(apiA, 'midcall', WorkflowStatus.DONE);
     const calls = crashLogLines(crashLog).filter((c) => c.key === 'midcall:slow@2');
     assert.equal(calls.length, 2, 'run again after the lease, with the same idempotency key');
-    assert.ok([a.child.pid, b.child.pid].includes(calls[1]!.pid));
+    assert.ok([a.child.pid, b.child.pid].includes(calls[1]!.pid), 'the second call came from one of the replicas');
     assert.equal(outputOf<{ result: { pid: number } }>(done).result.pid, calls[1]!.pid);
     const history = await fullHistory(apiB, 'midcall');
     assertHistoryIntact(history);

@@ -101,8 +101,8 @@ describe('telemetry: /metrics and traces from the real server', () => {
       assert.equal(sumOf(after, 'orchestrator_rpc_request_duration_seconds_count', timed) - sumOf(before, 'orchestrator_rpc_request_duration_seconds_count', timed), 1, protocol);
     }
     // The seed's names, with the HTTP status equivalent of the code.
-    assert.ok(sumOf(after, 'http_requests_total', { service: 'orchestrator', method: 'GetWorkflow', status: '404' }) >= 3);
-    assert.ok(sumOf(after, 'http_requests_total', { service: 'orchestrator', method: 'GetInfo', status: '200' }) >= 3);
+    assert.ok(sumOf(after, 'http_requests_total', { service: 'orchestrator', method: 'GetWorkflow', status: '404' }) >= 3, 'three GetWorkflow 404s counted');
+    assert.ok(sumOf(after, 'http_requests_total', { service: 'orchestrator', method: 'GetInfo', status: '200' }) >= 3, 'three GetInfo 200s counted');
     assert.equal(sumOf(after, 'orchestrator_rpc_in_flight', { method: 'GetInfo' }), 0);
   });
 
@@ -168,15 +168,15 @@ describe('telemetry: /metrics and traces from the real server', () => {
       assert.ok(sumOf(samples, 'orchestrator_transitions_total', { ...machine, source }) >= 1, source);
       assert.ok(sumOf(samples, 'orchestrator_transition_duration_seconds_count', { source }) >= 1, source);
     }
-    assert.ok(sumOf(samples, 'orchestrator_timers_fired_total') >= 1);
-    assert.ok(sumOf(samples, 'orchestrator_timer_lag_seconds_count') >= 1);
+    assert.ok(sumOf(samples, 'orchestrator_timers_fired_total') >= 1, 'a timer fired');
+    assert.ok(sumOf(samples, 'orchestrator_timer_lag_seconds_count') >= 1, 'a timer lag observed');
     assert.equal(sumOf(samples, 'orchestrator_tool_calls_total', { tool: 'http.request', outcome: 'ok' }), 1);
     assert.equal(sumOf(samples, 'orchestrator_tool_call_duration_seconds_count', { tool: 'http.request' }), 1);
     assert.equal(sumOf(samples, 'orchestrator_task_schedule_to_start_seconds_count', { tool: 'http.request' }), 1);
     assert.equal(sumOf(samples, 'orchestrator_tool_breaker_state', { tool: 'http.request' }), 0);
-    assert.ok(sumOf(samples, 'orchestrator_bus_messages_published_total') >= 7);
+    assert.ok(sumOf(samples, 'orchestrator_bus_messages_published_total') >= 7, 'every transition published');
     assert.equal(sumOf(samples, 'orchestrator_bus_up'), 1);
-    assert.ok(sumOf(samples, 'orchestrator_store_pool_connections', { state: 'total' }) >= 1);
+    assert.ok(sumOf(samples, 'orchestrator_store_pool_connections', { state: 'total' }) >= 1, 'the pool has connections');
     assert.equal(sumOf(samples, 'orchestrator_up'), 1);
   });
 
@@ -187,7 +187,7 @@ describe('telemetry: /metrics and traces from the real server', () => {
       for (const le of ['0.005', '0.25', '1', '10', '+Inf']) assert.ok(bounds.has(le), `${histogram} has le=${le}`);
     }
     const values = samples.flatMap((s) => Object.values(s.labels));
-    assert.ok(ids.length > 0);
+    assert.ok(ids.length > 0, 'the workload left workflow ids');
     for (const id of [...ids, 'missing-grpc', traceId]) assert.ok(!values.some((v) => v.includes(id)), `no label carries ${id}`);
     assert.ok(!values.some((v) => /[0-9a-f]{8}-[0-9a-f]{4}-/.test(v)), 'no label carries a uuid');
   });
@@ -238,7 +238,7 @@ describe('telemetry: /metrics and traces from the real server', () => {
     assert.ok(transition, 'the transition span is a child of the server span');
     assert.ok(ours.some((s) => s.name === 'orchestrator.store.commitTransition' && s.parentSpanId === transition.spanId), 'the commit span is a child of the transition');
     const tool = ours.find((s) => s.name === 'orchestrator.tool_call');
-    assert.ok(tool);
+    assert.ok(tool, 'the tool server was called');
     assert.equal(sent.split('-')[2], tool.spanId, 'the tool server saw the tool call span as its parent');
     const resource = collector.requests.find((r) => r.path === '/v1/traces')!.body;
     assert.match(resource, /"orchestrator-test"/, 'OTEL_SERVICE_NAME names the service');

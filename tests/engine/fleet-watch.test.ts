@@ -81,7 +81,7 @@ describe('watchWorkflows', () => {
     await drive(h.engine, 'old-1', 2);
     const items = await follow((signal) => h.engine.watchWorkflows({ machineId: 'probe', since: before }, signal), finishedAll(['old-1']));
     assert.deepEqual(versionsBy(entriesOf(items)).get('old-1'), [1, 2, 3, 4]);
-    assert.ok(items.every((i) => i.machineId === undefined || i.machineId === 'probe'));
+    assert.ok(items.every((i) => i.machineId === undefined || i.machineId === 'probe'), 'only the filtered machine');
 
     const onlyDone = await follow((signal) => h.engine.watchWorkflows({ since: before, statuses: ['done'] }, signal), finishedAll(['old-1']));
     assert.deepEqual(entriesOf(onlyDone).map((e) => [e.workflowId, e.version]), [['old-1', 4]]);
@@ -118,7 +118,7 @@ describe('watchWorkflows', () => {
   it('sends a heartbeat with a cursor when nothing happens, and refuses bad requests', async () => {
     const items = await follow((signal) => h.engine.watchWorkflows({ machineId: 'none-such' }, signal), () => true);
     assert.equal(items[0]!.entry, undefined);
-    assert.ok(items[0]!.cursor.length > 0);
+    assert.ok(items[0]!.cursor.length > 0, 'an item carries a cursor');
     const read = async (req: Parameters<WorkflowEngine['watchWorkflows']>[0]) => {
       for await (const _ of h.engine.watchWorkflows(req, new AbortController().signal)) break;
     };

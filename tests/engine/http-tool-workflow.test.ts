@@ -101,7 +101,7 @@ describe('a workflow calling http.request through its policy', () => {
     assert.equal(new Set(journal.map((c) => `${wf.id}:${c.taskId}`)).size, 1);
     assert.equal(`${wf.id}:${journal[0]!.taskId}`, keys[0]);
     for (const call of journal) {
-      assert.ok(call.endedAt >= call.startedAt);
+      assert.ok(call.endedAt >= call.startedAt, 'the call ended after it started');
       assert.equal(call.latencyMs, call.endedAt.getTime() - call.startedAt.getTime());
     }
     await assert.rejects(engine.listToolCalls({ workflowId: 'no-such-workflow' }), (e: unknown) => (e as { code?: string }).code === 'not_found');
@@ -110,7 +110,7 @@ describe('a workflow calling http.request through its policy', () => {
     let pageToken = '';
     do {
       const page = await engine.listToolCalls({ workflowId: wf.id, pageSize: 1, pageToken });
-      assert.ok(page.calls.length <= 1);
+      assert.ok(page.calls.length <= 1, 'a page holds at most 1');
       paged.push(...page.calls);
       pageToken = page.nextPageToken;
     } while (pageToken);

@@ -47,7 +47,7 @@ describe('listWorkflows, getHistory and time travel', () => {
     const window = await h.engine.listWorkflows({ createdAfter: new Date(Date.UTC(2031, 0, 1, 0, 0, 1)), createdBefore: new Date(Date.UTC(2031, 0, 1, 0, 0, 4)) });
     assert.deepEqual(window.workflows.map((w) => w.id), ['list-3', 'list-2']);
     const paged = await h.engine.listWorkflows({ state: 'idle', pageSize: 2 });
-    assert.ok(paged.nextPageToken);
+    assert.ok(paged.nextPageToken, 'a next page token');
     const rest = await h.engine.listWorkflows({ state: 'idle', pageSize: 2, pageToken: paged.nextPageToken });
     assert.deepEqual([...paged.workflows, ...rest.workflows].map((w) => w.id), ['list-6', 'list-5', 'list-4', 'list-0']);
   });

@@ -31,7 +31,7 @@ describe('machine versions', () => {
 
   it('refuses to start when the version of a live instance changed in place', async () => {
     await assert.rejects(engineWith(v1Edited).start(), (error: unknown) => {
-      assert.ok(error instanceof MachineDefinitionError);
+      assert.ok(error instanceof MachineDefinitionError, 'a MachineDefinitionError');
       assert.match(error.message, /light@1 differs/);
       return true;
     });

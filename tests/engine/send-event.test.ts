@@ -54,7 +54,7 @@ describe('sendEvent', () => {
     const wf = await start();
     await assert.rejects(h.engine.sendEvent({ workflowId: wf.id, event: { type: 'probe.abandon' } }), (error: unknown) => {
       code('failed_precondition', /not accepted in state "idle"/)(error);
-      assert.ok(error instanceof EventNotAcceptedError);
+      assert.ok(error instanceof EventNotAcceptedError, 'an EventNotAcceptedError');
       assert.deepEqual(error.acceptedEvents, ['probe.bump', 'probe.explode', 'probe.finish', 'probe.go', 'probe.wait']);
       assert.deepEqual(error.details?.acceptedEvents, error.acceptedEvents);
       return true;

@@ -83,7 +83,7 @@ describe('engine telemetry (observer, instrumented store)', () => {
     });
     const spans = exporter.getFinishedSpans();
     const transition = spans.find((s) => s.name === 'orchestrator.transition');
-    assert.ok(transition);
+    assert.ok(transition, 'a transition span was recorded');
     assert.equal(transition.parentSpanContext?.spanId, caller);
     assert.equal(transition.attributes['orchestrator.source'], 'client');
     const commit = spans.find((s) => s.name === 'orchestrator.store.commitTransition');
@@ -106,8 +106,8 @@ describe('engine telemetry (observer, instrumented store)', () => {
     assert.equal(fired.parentSpanContext, undefined, 'a root span');
     assert.notEqual(fired.spanContext().traceId, callerTrace);
     const s = await samples();
-    assert.ok(sumOf(s, 'orchestrator_timers_fired_total') >= 1);
-    assert.ok(sumOf(s, 'orchestrator_timer_lag_seconds_count') >= 1);
+    assert.ok(sumOf(s, 'orchestrator_timers_fired_total') >= 1, 'a timer fired');
+    assert.ok(sumOf(s, 'orchestrator_timer_lag_seconds_count') >= 1, 'a timer lag observed');
   });
 
   it('counts store failures by operation', async () => {

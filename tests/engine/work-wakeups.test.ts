@@ -26,7 +26,7 @@ describe('work announcements', () => {
     await h.engine.sendEvent({ workflowId: wf.id, event: { type: 'probe.go' } });
     const call = await h.tools.nextFor(wf.id, 'job');
     assert.equal(call.attempt, 1);
-    assert.ok(announced.some((m) => m.kind === 'task' && m.from === h.engine.instanceId));
+    assert.ok(announced.some((m) => m.kind === 'task' && m.from === h.engine.instanceId), 'the task was announced by this instance');
     call.resolve({ ok: true });
   });
 
@@ -34,7 +34,7 @@ describe('work announcements', () => {
     const wf = await h.engine.startWorkflow({ machineId: 'probe', input: { label: 'timer', delayMs: 200 } });
     const armed = await h.engine.sendEvent({ workflowId: wf.id, event: { type: 'probe.wait' } });
     const dueAt = armed.timers[0]!.dueAt.toISOString();
-    assert.ok(announced.some((m) => m.kind === 'timer' && m.dueAt === dueAt));
+    assert.ok(announced.some((m) => m.kind === 'timer' && m.dueAt === dueAt), 'the timer was announced with its due time');
     for (;;) {
       const view = await h.engine.getWorkflow(wf.id);
       if (view.context.count === 100) break;
@@ -49,7 +49,7 @@ describe('work announcements', () => {
     await leaving.sendEvent({ workflowId: wf.id, event: { type: 'probe.go' } });
     const first = await h.tools.nextFor(wf.id, 'job');
     await leaving.stop(); // aborts the call and puts the task back to pending
-    assert.ok(first.signal.aborted);
+    assert.ok(first.signal.aborted, 'the first signal was aborted');
     const second = await h.tools.nextFor(wf.id, 'job');
     assert.equal(second.attempt, 2);
     second.resolve({ ok: true });

@@ -67,7 +67,7 @@ describe('a real Prometheus scraping the service under load', { skip: noPromethe
 
   it('answers the SLO queries of SLO.md with values', async () => {
     const slo = queries.filter((q) => q.source.startsWith('SLO.md'));
-    assert.ok(slo.length >= 10);
+    assert.ok(slo.length >= 10, 'at least 10 SLO rules');
     for (const q of slo) {
       const result = await prometheus.query(q.promql); // throws on a Prometheus error
       if (readsRecordingRules(q)) continue; // their 30 s / 5 m groups may not have run yet

@@ -19,7 +19,7 @@ describe('tool policy configuration', () => {
   it('uses sane, bounded defaults (never retries forever)', () => {
     const policy = resolveToolPolicy('http.request');
     assert.deepEqual(policy, DEFAULT_TOOL_POLICY);
-    assert.ok(policy.maxRetries > 0 && policy.maxRetries <= 10);
+    assert.ok(policy.maxRetries > 0 && policy.maxRetries <= 10, 'the default retries are between 1 and 10');
     assert.ok(resolveToolPolicy('llm.chat').attemptTimeoutMs > policy.attemptTimeoutMs, 'models get a longer attempt timeout');
   });
 
