@@ -259,6 +259,8 @@ export class WorkflowEngine {
     // Its running tasks went back to pending: the other replicas take them now, not at their next poll.
     this.#work.tasksReleased();
     await this.#queue.idle();
+    // The last transitions' publishes wait in the check phase (see #afterCommit): let them go out.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     this.#deps.logger.info('workflow engine stopped', { instanceId: this.instanceId });
   }
 
@@ -294,9 +296,17 @@ export class WorkflowEngine {
   #afterCommit(record: WorkflowRecord, step: CommittedStep, created: TaskRecord[], armed: TimerRecord[], cancelled: { taskId: string; leaseOwner: string | null }[]): void {
     // Fault-injection point (crash tests): the commit is durable, nothing after it has happened yet.
     this.#options.afterCommit();
-    this.#deps.bus
-      .publish(transitionMessage(record, step))
-      .catch((error: unknown) => this.#deps.logger.warn('publishing a transition failed', { workflowId: record.id, version: record.version, error }));
+    // Published from the check phase of this turn, not now: the answers settled in this turn are
+    // written first (node:http writes at once, node:http2 from native immediates, which run before
+    // JavaScript ones), so a caller does not wait for the watch messages and Redis PUBLISHes of
+    // its own and its batch-mates' transitions, and its next call overlaps them (bench/README.md,
+    // Session 14). Immediates run in order, so one workflow's transitions keep theirs.
+    const message = transitionMessage(record, step);
+    setImmediate(() => {
+      this.#deps.bus
+        .publish(message)
+        .catch((error: unknown) => this.#deps.logger.warn('publishing a transition failed', { workflowId: record.id, version: record.version, error }));
+    });
     for (const task of cancelled) if (task.leaseOwner === this.instanceId) this.#runner.abort(record.id, task.taskId);
     for (const task of created) if (task.leaseOwner === this.instanceId) this.#runner.run(task);
     this.#children.afterCommit(record, cancelled.map((t) => t.taskId));

@@ -149,7 +149,8 @@ describe('telemetry: /metrics and traces from the real server', () => {
     ids.push(cancelled.workflow!.id);
     await orchestrator.cancelWorkflow({ workflowId: cancelled.workflow!.id, reason: 'test' });
 
-    const samples = await scrape(server.baseUrl);
+    // The engine publishes a transition just after its answer is written (see #afterCommit).
+    const samples = await waitForScrape(server.baseUrl, (s) => sumOf(s, 'orchestrator_bus_messages_published_total') >= 7);
     const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
     const { types } = parsePrometheusText(text);
     for (const name of CATALOG) {
@@ -253,7 +254,8 @@ async function scrape(baseUrl: string): Promise<Sample[]> {
 
 /**
  * A scrape once `done` holds for it (bounded: 10 s): a refused request is counted when its
- * response closes on the server, which may be just after the client has read the answer.
+ * response closes on the server, and a transition published, just after the client has read
+ * the answer.
  */
 async function waitForScrape(baseUrl: string, done: (samples: Sample[]) => boolean): Promise<Sample[]> {
   const deadline = Date.now() + 10_000;

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { EventNotAcceptedError } from '../../src/engine/errors.js';
+import type { EventBus, TransitionMessage } from '../../src/engine/ports/event-bus.js';
+import { createWorkflowEngine } from '../../src/engine/workflow-engine.js';
+import { silentLogger } from '../../src/telemetry/logger.js';
 import { code } from './support/assert-code.js';
-import { createHarness } from './support/engine-harness.js';
+import { createHarness, FAST } from './support/engine-harness.js';
 import type { Harness } from './support/engine-harness.js';
+import { probe } from './support/probe-machine.js';
 
 describe('sendEvent', () => {
   let h: Harness;
@@ -98,5 +102,36 @@ describe('sendEvent', () => {
   it('is not_found for an unknown workflow', async () => {
     await assert.rejects(h.engine.sendEvent({ workflowId: 'missing', event: { type: 'probe.bump' } }), code('not_found'));
     await assert.rejects(h.engine.getWorkflow('missing'), code('not_found'));
+  });
+
+  it('answers the caller before it publishes the transition, and publishes every one in order', async () => {
+    // Why the order matters: the answer must not wait for the watch messages and Redis PUBLISHes.
+    const order: string[] = [];
+    const bus = new Proxy(h.bus, {
+      get(target, key, receiver) {
+        if (key === 'publish') {
+          return (message: TransitionMessage) => {
+            order.push(`published ${message.version}`);
+            return target.publish(message);
+          };
+        }
+        const value = Reflect.get(target, key, receiver) as unknown;
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    }) as EventBus;
+    const engine = createWorkflowEngine({ store: h.store, bus, machines: [probe], tools: h.tools, logger: silentLogger, options: FAST });
+    await engine.start();
+    try {
+      const wf = await engine.startWorkflow({ machineId: 'probe', input: { label: 'order' } });
+      const answers = [2, 3, 4].map((by) => engine.sendEvent({ workflowId: wf.id, event: { type: 'probe.bump', payload: { by } } }).then((view) => order.push(`answered ${view.version}`)));
+      await Promise.all(answers);
+      await engine.stop(); // lets the last publishes out
+      assert.deepEqual(order.filter((o) => o.startsWith('published')), ['published 1', 'published 2', 'published 3', 'published 4']);
+      // A later transition may be answered before an earlier one is published (PGlite commits
+      // without I/O), but never a transition published before its own answer.
+      for (const version of [2, 3, 4]) assert.ok(order.indexOf(`answered ${version}`) < order.indexOf(`published ${version}`), order.join(', '));
+    } finally {
+      await engine.stop();
+    }
   });
 });
