@@ -62,11 +62,25 @@ export function renderMarkdown(report: BenchReport): string {
   section(out, 'Timers: due at the same moment', parts.timers, (r) =>
     [
       table(
-        ['timers', 'machine', 'due spread', 'all committed after', 'all stamped after', 'lag p50', 'p95', 'p99', 'max', 'starts/s'],
-        [[r.timers === r.requested ? r.timers : `${r.timers} of ${r.requested} (start rate cap)`, r.machine, r.dueSpreadMs, r.allCommittedMs ?? '-', r.allFiredMs, r.lag.p50, r.lag.p95, r.lag.p99, r.lag.max, r.startsPerSec]],
+        ['timers', 'machine', 'due spread', 'all committed after', 'all stamped after', 'lag p50', 'p95', 'p99', 'max', 'starts/s', 'server CPU %', 'Postgres CPU %', 'server us/timer', 'Postgres us/timer'],
+        [
+          [
+            r.timers === r.requested ? r.timers : `${r.timers} of ${r.requested} (start rate cap)`,
+            r.machine,
+            r.dueSpreadMs,
+            r.allCommittedMs ?? '-',
+            r.allFiredMs,
+            r.lag.p50,
+            r.lag.p95,
+            r.lag.p99,
+            r.lag.max,
+            r.startsPerSec,
+            ...[r.burstCpu.serverCpuPct, r.burstCpu.postgresCpuPct, r.burstCpu.serverUsPerTimer, r.burstCpu.postgresUsPerTimer].map(dashNaN),
+          ],
+        ],
       ),
       '',
-      '"all committed after": from the earliest due time until the last firing, committed, reached a Redis subscriber in the harness (- without Redis); "all stamped after": until the time stamped on the last firing\'s transition, which the engine takes when it computes the transition, before its commit; lag: stamped time minus own due time.',
+      '"all committed after": from the earliest due time until the last firing, committed, reached a Redis subscriber in the harness (- without Redis); "all stamped after": until the time stamped on the last firing\'s transition, which the engine takes when it computes the transition, before its commit; lag: stamped time minus own due time. CPU: over the burst (from the due moment until the last firing was heard), of the server (all its threads) and of every Postgres process on this machine (- for a remote one), in % of one core and per timer; on two cores the burst cannot end before (server + Postgres us/timer) x timers / 2.',
     ]);
 
   const storage = parts.storage;

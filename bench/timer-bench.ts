@@ -5,6 +5,7 @@ import { OrchestratorService, WorkflowStatus } from '../gen/orchestrator/v1/orch
 import { createBenchTransport } from './bench-clients.js';
 import { pickBenchMachine, type OrchestratorClient } from './bench-machines.js';
 import type { BenchServer } from './bench-server.js';
+import { cpuUsPerOp, startCpuMeter, type CpuShare } from './process-stats.js';
 import { round, summarize, type LatencySummary } from './stats.js';
 import { startWorkflows } from './workflow-fleet.js';
 
@@ -32,6 +33,12 @@ export interface TimerResult {
   lag: LatencySummary;
   /** StartWorkflow rate while arming them (gRPC, 64 in flight). */
   startsPerSec: number;
+  /**
+   * CPU over the burst: from the due moment the harness set until the last firing was heard
+   * (with Redis) or seen by the poll (without), in % of one core, and per timer in us. The
+   * floor this sets on two cores: (server + Postgres us per timer) x timers / 2.
+   */
+  burstCpu: CpuShare & { serverUsPerTimer: number; postgresUsPerTimer: number };
 }
 
 export interface TimerOptions {
@@ -94,7 +101,13 @@ export async function runTimers(server: BenchServer, options: TimerOptions): Pro
       if (w.timers.length !== 1 || !armed) throw new Error(`${machine.id} with a timer input armed ${w.timers.length} timers, expected 1`);
       dueAt.set(w.id, timestampMs(armed));
     }
-    await waitUntilNoneIn(client, machine.id, timer.waitingState, dueMoment + options.timeoutMs);
+    const burst = await meterFrom(dueMoment, server);
+    // With Redis the firings are counted as they are heard, so nothing polls the server while the
+    // burst it is measuring runs; without it, ListWorkflows polls tell when none is left waiting.
+    if (listener) await listener.heardAll(new Set(dueAt.keys()), dueMoment + options.timeoutMs);
+    else await waitUntilNoneIn(client, machine.id, timer.waitingState, dueMoment + options.timeoutMs);
+    const cpu = burst();
+    const burstSeconds = Math.max(0.001, (Date.now() - dueMoment) / 1000);
     const firedAt = await updateTimesOfDone(client, machine.id);
     const lags: number[] = [];
     let lastFired = -Infinity;
@@ -124,6 +137,11 @@ export async function runTimers(server: BenchServer, options: TimerOptions): Pro
       ...(heard ? { allCommittedMs: round(lastHeard - firstDue) } : {}),
       lag: summarize(lags),
       startsPerSec: started.load.perSec,
+      burstCpu: {
+        ...cpu,
+        serverUsPerTimer: cpuUsPerOp(cpu.serverCpuPct, count / burstSeconds),
+        postgresUsPerTimer: cpuUsPerOp(cpu.postgresCpuPct, count / burstSeconds),
+      },
     };
   } finally {
     bench.close();
@@ -133,8 +151,17 @@ export async function runTimers(server: BenchServer, options: TimerOptions): Pro
 }
 
 interface FiringListener {
+  /** Resolves once the firing of every workflow in `ids` was heard; throws at `deadline` (ms). */
+  heardAll(ids: ReadonlySet<string>, deadline: number): Promise<void>;
   /** Unsubscribes (once; later calls return the same times) and returns when each workflow's firing was heard. */
   close(): Promise<Map<string, number>>;
+}
+
+/** Waits until `at` (ms since the epoch), then starts a CPU meter on the server and Postgres. */
+async function meterFrom(at: number, server: BenchServer): Promise<() => CpuShare> {
+  const wait = at - Date.now();
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  return startCpuMeter(server.pid, server.localPostgres);
 }
 
 /**
@@ -156,7 +183,20 @@ async function hearFirings(redisUrl: string): Promise<FiringListener> {
     if (id !== undefined) heard.set(id, at);
   });
   let closed: Promise<Map<string, number>> | undefined;
-  return { close: () => (closed ??= client.quit().then(() => heard)) };
+  return {
+    async heardAll(ids, deadline) {
+      // Checked every 20 ms (the time of each firing is taken when its message arrives, not
+      // here); the count first, so the burst is not charged 10,000 lookups a check.
+      for (;;) {
+        let missing = Math.max(0, ids.size - heard.size);
+        if (missing === 0) for (const id of ids) if (!heard.has(id)) missing++;
+        if (missing === 0) return;
+        if (Date.now() > deadline) throw new Error(`${missing} timer firings still not heard on Redis ${Date.now() - deadline} ms past the timeout`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
+    close: () => (closed ??= client.quit().then(() => heard)),
+  };
 }
 
 /**

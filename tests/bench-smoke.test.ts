@@ -86,6 +86,9 @@ describe('benchmark harness (smoke run)', () => {
       // Heard on Redis after its commit, so never before the time the engine stamped on it.
       if (process.env.REDIS_URL) assert.ok(timers.allCommittedMs !== undefined && timers.allCommittedMs >= timers.allFiredMs - 1, `committed ${timers.allCommittedMs} vs stamped ${timers.allFiredMs}`);
       else assert.equal(timers.allCommittedMs, undefined);
+      const cpu = timers.burstCpu;
+      assert.ok(cpu.serverCpuPct >= 0 && cpu.serverUsPerTimer >= 0, `server CPU over the burst: ${JSON.stringify(cpu)}`);
+      assertPostgresCpu(cpu.postgresCpuPct, cpu.postgresUsPerTimer);
     }
 
     const storage = ok(parts.storage, 'storage');
