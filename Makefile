@@ -24,7 +24,7 @@ build: ## compile to dist/ with tsc (what `make start` runs; no tsx at run time)
 	npx tsc -p tsconfig.build.json
 	cp package.json dist/
 
-start: build ## like `make run`, from the compiled JavaScript in dist/ (less CPU per call than tsx: bench/README.md)
+start: build ## like `make run`, from the compiled JavaScript in dist/ (less CPU per call than tsx: bench/JOURNAL.md, Sessions 1-2)
 	node dist/src/main.js
 
 test: typecheck buf-lint buf-breaking check-generated test-unit ## everything CI checks

@@ -374,7 +374,7 @@ async function* withCursors(items: AsyncIterable<FleetWatchItem>): AsyncGenerato
  * submits a gRPC answer's trailers from a JavaScript immediate queued during that flush, after
  * any queued in this turn: one immediate lets the answers' data out first, a second one their
  * trailers too (gRPC +13% at 1 in flight and +17% at 8 over one immediate, in paired windows;
- * the watch message leaves a turn later: bench/README.md, Session 15). Immediates run in order,
+ * the watch message leaves a turn later: bench/JOURNAL.md, Session 15). Immediates run in order,
  * so one workflow's transitions keep theirs.
  */
 function afterAnswers(fn: () => void): void {

@@ -32,7 +32,7 @@ interface Pending {
  * second slot alone, and the rest waited a whole round trip. At 8 in flight through the server
  * batches averaged 2 and the per-batch cost (a round trip, its writes and wake-ups) was paid
  * per transition; starting in the check phase lets every request of the turn join (measured in
- * bench/README.md, Session 7). An idle process reaches the check phase at once, so a lone commit
+ * bench/JOURNAL.md, Session 7). An idle process reaches the check phase at once, so a lone commit
  * waits no longer than the callbacks already queued in this turn; a full batch starts at once.
  */
 export class CommitBatcher {

@@ -87,7 +87,7 @@ async function openPostgres(options: DatabaseOptions, url: string, schema: strin
     max: options.poolSize,
     // A fixed-size pool, as HikariCP recommends: connections opened stay open (pg-pool would close
     // them after 10 s idle), so a burst after a quiet spell (timers due at one moment) does not
-    // wait for new backends and prepare the commit statement again on each (bench/README.md).
+    // wait for new backends and prepare the commit statement again on each (bench/JOURNAL.md, Session 10).
     min: options.poolSize,
     connectionTimeoutMillis: connectTimeoutMs,
     ...(options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs } : {}),

@@ -153,7 +153,7 @@ export class PostgresWorkflowStore implements WorkflowStore {
   async listHistory(workflowId: string, fromVersion: number, limit: number): Promise<HistoryRecord[]> {
     // Prepared: every watch stream reads a page when it starts and polls every few seconds while
     // its workflow is quiet, and planning the query cost more than running it (~120 us against
-    // ~35 per read; bench/README.md, Session 14).
+    // ~35 per read; bench/JOURNAL.md, Session 14).
     const { rows } = await prepared(sql<HistoryRow>`select * from workflow_history
       where workflow_id = ${workflowId} and version >= ${fromVersion} order by version limit ${limit}`).execute(this.db);
     return rows.map(toHistoryRecord);
