@@ -170,6 +170,11 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
   if (values['write-results'] && (smoke || (values.runs !== undefined && Number(values.runs) < 2))) {
     throw new UsageError('--write-results records medians over several runs: it needs --runs >= 2 and no --smoke');
   }
+  // Said before a quarter of an hour is spent: without Postgres there is no ceiling, and PGlite's
+  // numbers check the harness, they say nothing about the engine against Postgres.
+  if (values['write-results'] && !env.DATABASE_URL) {
+    throw new UsageError('--write-results records results against Postgres (the ceiling needs it): set DATABASE_URL');
+  }
   const openRates = positives('open-rates', smoke ? [200] : [], ' of SendEvents per second');
   const watch = values.watch === undefined || values.watch === 'all' ? 'all' : int('watch', 0, 0);
 

@@ -15,4 +15,11 @@ describe('bench options (bench/bench-options.ts)', () => {
     assert.throws(() => parseBenchArgs(['--concurrency', '1,eight'], {}), (e: unknown) => e instanceof UsageError && /--concurrency: 'eight' is not a positive whole number$/.test(e.message));
     assert.deepEqual(parseBenchArgs(['--concurrency', '2,16'], {}).concurrencies, [2, 16]);
   });
+
+  it('records results only over several runs against Postgres', () => {
+    const postgres = { DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/test' };
+    assert.equal(parseBenchArgs(['--write-results'], postgres).writeResults, true);
+    assert.throws(() => parseBenchArgs(['--write-results'], {}), (e: unknown) => e instanceof UsageError && /set DATABASE_URL/.test(e.message));
+    assert.throws(() => parseBenchArgs(['--write-results', '--runs', '1'], postgres), (e: unknown) => e instanceof UsageError && /--runs >= 2/.test(e.message));
+  });
 });
