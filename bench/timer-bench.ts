@@ -106,8 +106,7 @@ export async function runTimers(server: BenchServer, options: TimerOptions): Pro
     // burst it is measuring runs; without it, ListWorkflows polls tell when none is left waiting.
     if (listener) await listener.heardAll(new Set(dueAt.keys()), dueMoment + options.timeoutMs);
     else await waitUntilNoneIn(client, machine.id, timer.waitingState, dueMoment + options.timeoutMs);
-    const cpu = burst();
-    const burstSeconds = Math.max(0.001, (Date.now() - dueMoment) / 1000);
+    const { cpu, seconds: burstSeconds } = burst();
     const firedAt = await updateTimesOfDone(client, machine.id);
     const lags: number[] = [];
     let lastFired = -Infinity;
@@ -157,11 +156,16 @@ interface FiringListener {
   close(): Promise<Map<string, number>>;
 }
 
-/** Waits until `at` (ms since the epoch), then starts a CPU meter on the server and Postgres. */
-async function meterFrom(at: number, server: BenchServer): Promise<() => CpuShare> {
+/**
+ * Waits until `at` (ms since the epoch), then starts a CPU meter on the server and Postgres; the
+ * returned function ends it and says how long it ran (the per-timer figures divide by that).
+ */
+async function meterFrom(at: number, server: BenchServer): Promise<() => { cpu: CpuShare; seconds: number }> {
   const wait = at - Date.now();
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-  return startCpuMeter(server.pid, server.localPostgres);
+  const started = performance.now();
+  const stop = startCpuMeter(server.pid, server.localPostgres);
+  return () => ({ cpu: stop(), seconds: Math.max(0.001, (performance.now() - started) / 1000) });
 }
 
 /**
