@@ -28,6 +28,9 @@ export interface EngineLevel {
   /** Every local Postgres process; NaN when the database is not on this machine. */
   postgresCpuPct: number;
   clientCpuPct: number;
+  /** The server's main thread waiting for a core, and the whole machine's CPU (see CpuShare). */
+  serverWaitPct: number;
+  machineCpuPct: number;
   /** CPU per transition, in microseconds: the server's and Postgres's (see serverCpuPct, postgresCpuPct). */
   serverUsPerTransition: number;
   postgresUsPerTransition: number;

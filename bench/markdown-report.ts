@@ -37,10 +37,10 @@ export function renderMarkdown(report: BenchReport): string {
 
   const ratios = engineRatios(report);
   section(out, 'Engine: SendEvent transitions', parts.engine, (r) => [
-    `${r.workflows} workflows of ${r.machine}, ${atLeast(options.engine.transitions, 'transitions', options.minLevelSeconds)} per protocol and level, ${r.watched} watched (one WatchWorkflow stream each, gRPC); workflows started at ${r.startsPerSec}/s. CPU per transition in us: the server's and Postgres's (all its processes on this machine; - for a remote one).`,
+    `${r.workflows} workflows of ${r.machine}, ${atLeast(options.engine.transitions, 'transitions', options.minLevelSeconds)} per protocol and level, ${r.watched} watched (one WatchWorkflow stream each, gRPC); workflows started at ${r.startsPerSec}/s. CPU per transition in us: the server's and Postgres's (all its processes on this machine; - for a remote one). Machine CPU: every process on this machine, in % of one core (${report.machine.cpus * 100} = all ${report.machine.cpus} cores busy); server waits: its main thread ready to run but waiting for a core, in % of the time (what is left of 100 after its own CPU and this, it waited for I/O).`,
     '',
     table(
-      ['protocol', 'in flight', 'transitions/s', 'x ceiling', 'reply p50', 'p95', 'p99', 'max', 'watch p50', 'p95', 'p99', 'max', 'missed', 'server CPU %', 'Postgres CPU %', 'client CPU %', 'server us/t', 'Postgres us/t'],
+      ['protocol', 'in flight', 'transitions/s', 'x ceiling', 'reply p50', 'p95', 'p99', 'max', 'watch p50', 'p95', 'p99', 'max', 'missed', 'server CPU %', 'Postgres CPU %', 'client CPU %', 'machine CPU %', 'server waits %', 'server us/t', 'Postgres us/t'],
       r.levels.map((l) => [
         PROTOCOL_LABELS[l.protocol],
         l.concurrency,
@@ -52,6 +52,8 @@ export function renderMarkdown(report: BenchReport): string {
         l.serverCpuPct,
         l.postgresCpuPct,
         l.clientCpuPct,
+        l.machineCpuPct,
+        l.serverWaitPct,
         l.serverUsPerTransition,
         l.postgresUsPerTransition,
       ].map(dashNaN)),
@@ -62,7 +64,7 @@ export function renderMarkdown(report: BenchReport): string {
   section(out, 'Timers: due at the same moment', parts.timers, (r) =>
     [
       table(
-        ['timers', 'machine', 'due spread', 'all committed after', 'all stamped after', 'lag p50', 'p95', 'p99', 'max', 'starts/s', 'server CPU %', 'Postgres CPU %', 'server us/timer', 'Postgres us/timer'],
+        ['timers', 'machine', 'due spread', 'all committed after', 'all stamped after', 'lag p50', 'p95', 'p99', 'max', 'starts/s', 'server CPU %', 'Postgres CPU %', 'machine CPU %', 'server waits %', 'server us/timer', 'Postgres us/timer'],
         [
           [
             r.timers === r.requested ? r.timers : `${r.timers} of ${r.requested} (start rate cap)`,
@@ -75,12 +77,12 @@ export function renderMarkdown(report: BenchReport): string {
             r.lag.p99,
             r.lag.max,
             r.startsPerSec,
-            ...[r.burstCpu.serverCpuPct, r.burstCpu.postgresCpuPct, r.burstCpu.serverUsPerTimer, r.burstCpu.postgresUsPerTimer].map(dashNaN),
+            ...[r.burstCpu.serverCpuPct, r.burstCpu.postgresCpuPct, r.burstCpu.machineCpuPct, r.burstCpu.serverWaitPct, r.burstCpu.serverUsPerTimer, r.burstCpu.postgresUsPerTimer].map(dashNaN),
           ],
         ],
       ),
       '',
-      '"all committed after": from the earliest due time until the last firing, committed, reached a Redis subscriber in the harness (- without Redis); "all stamped after": until the time stamped on the last firing\'s transition, which the engine takes when it computes the transition, before its commit; lag: stamped time minus own due time. CPU: over the burst (from the due moment until the last firing was heard), of the server (all its threads) and of every Postgres process on this machine (- for a remote one), in % of one core and per timer; on two cores the burst cannot end before (server + Postgres us/timer) x timers / 2.',
+      '"all committed after": from the earliest due time until the last firing, committed, reached a Redis subscriber in the harness (- without Redis); "all stamped after": until the time stamped on the last firing\'s transition, which the engine takes when it computes the transition, before its commit; lag: stamped time minus own due time. CPU: over the burst (from the due moment until the last firing was heard), of the server (all its threads) and of every Postgres process on this machine (- for a remote one), in % of one core and per timer; on two cores the burst cannot end before (server + Postgres us/timer) x timers / 2. Machine CPU and server waits as in the engine table.',
     ]);
 
   const storage = parts.storage;
@@ -135,9 +137,9 @@ function openLoop(r: EngineResult): string[] {
     'Open loop: SendEvents arriving on their own schedule (Poisson, at the offered rate) on workflows with none outstanding, however many are unanswered; latencies from the call as above; start lag: how late the harness made the calls after their scheduled arrivals (its timers have ~1 ms grain).',
     '',
     table(
-      ['protocol', 'offered/s', 'transitions/s', 'most outstanding', 'reply p50', 'p95', 'p99', 'max', 'watch p50', 'p95', 'p99', 'max', 'missed', 'start lag p50', 'p99', 'server CPU %', 'Postgres CPU %', 'client CPU %', 'server us/t', 'Postgres us/t'],
+      ['protocol', 'offered/s', 'transitions/s', 'most outstanding', 'reply p50', 'p95', 'p99', 'max', 'watch p50', 'p95', 'p99', 'max', 'missed', 'start lag p50', 'p99', 'server CPU %', 'Postgres CPU %', 'client CPU %', 'machine CPU %', 'server waits %', 'server us/t', 'Postgres us/t'],
       r.openLevels.map((l) =>
-        [PROTOCOL_LABELS[l.protocol], l.offeredPerSec, l.perSec, l.mostOutstanding, ...latency(l.reply), ...latency(l.watch), l.watchMissed, l.startLag.p50, l.startLag.p99, l.serverCpuPct, l.postgresCpuPct, l.clientCpuPct, l.serverUsPerTransition, l.postgresUsPerTransition].map(dashNaN),
+        [PROTOCOL_LABELS[l.protocol], l.offeredPerSec, l.perSec, l.mostOutstanding, ...latency(l.reply), ...latency(l.watch), l.watchMissed, l.startLag.p50, l.startLag.p99, l.serverCpuPct, l.postgresCpuPct, l.clientCpuPct, l.machineCpuPct, l.serverWaitPct, l.serverUsPerTransition, l.postgresUsPerTransition].map(dashNaN),
       ),
     ),
   ];

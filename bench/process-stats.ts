@@ -63,6 +63,32 @@ export function readPostgresCpuSeconds(): number {
   return found ? seconds : NaN;
 }
 
+/**
+ * Seconds the thread `pid` (a process's main thread) spent ready to run but waiting for a core,
+ * from /proc/<pid>/schedstat (its second field, in ns). NaN when it cannot be read.
+ */
+export function readRunQueueWaitSeconds(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * CPU seconds every process on this machine has used (all cores: user, nice, system, irq,
+ * softirq, steal), from the first line of /proc/stat. NaN when it cannot be read.
+ */
+export function readMachineBusySeconds(): number {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+    // user nice system idle iowait irq softirq steal: all but idle and iowait.
+    return (fields.reduce((sum, ticks) => sum + ticks, 0) - fields[3]! - fields[4]!) / TICKS_PER_SECOND;
+  } catch {
+    return NaN;
+  }
+}
+
 /** Whether a Postgres URL names a server on this machine (loopback or a Unix socket), whose processes can be read. */
 export function isLocalPostgres(url: string | undefined): boolean {
   if (!url) return false;
@@ -93,13 +119,23 @@ export interface CpuShare {
   /** Every local Postgres process (see readPostgresCpuSeconds); NaN when not measured. */
   postgresCpuPct: number;
   clientCpuPct: number;
+  /**
+   * The server's main thread ready to run but waiting for a core, in % of the interval: with its
+   * share of serverCpuPct, it tells a server that waited for a core (the machine was full) from
+   * one that waited for I/O. NaN when not measured.
+   */
+  serverWaitPct: number;
+  /** Every process on this machine, in % of one core (200 = both cores of a 2-core machine busy). */
+  machineCpuPct: number;
 }
 
 /**
  * Starts measuring; the returned function ends the interval. Tells whether the server, Postgres
  * or the load generator was the bottleneck: ~100% means that process saturated its one core
- * (Postgres spreads over its backends, so it can exceed 100%). A server pid that cannot be read
- * (not Linux) yields NaN for the server; Postgres is measured only with `postgres` (a local server).
+ * (Postgres spreads over its backends, so it can exceed 100%). Whether the machine was full says
+ * `machineCpuPct` (near cores x 100) and, for the server's main thread, `serverWaitPct`. A server
+ * pid that cannot be read (not Linux) yields NaN for the server; Postgres is measured only with
+ * `postgres` (a local server).
  */
 export function startCpuMeter(serverPid: number | undefined, postgres: boolean): () => CpuShare {
   const server = () => {
@@ -110,10 +146,13 @@ export function startCpuMeter(serverPid: number | undefined, postgres: boolean):
     }
   };
   const database = () => (postgres ? readPostgresCpuSeconds() : NaN);
+  const waiting = () => (serverPid === undefined ? NaN : readRunQueueWaitSeconds(serverPid));
   const wall = performance.now();
   const client = process.cpuUsage();
   const serverStart = server();
   const databaseStart = database();
+  const waitingStart = waiting();
+  const machineStart = readMachineBusySeconds();
   return () => {
     const seconds = (performance.now() - wall) / 1000;
     const used = process.cpuUsage(client);
@@ -122,6 +161,8 @@ export function startCpuMeter(serverPid: number | undefined, postgres: boolean):
       serverCpuPct: share(server() - serverStart),
       postgresCpuPct: share(database() - databaseStart),
       clientCpuPct: share((used.user + used.system) / 1e6),
+      serverWaitPct: share(waiting() - waitingStart),
+      machineCpuPct: share(readMachineBusySeconds() - machineStart),
     };
   };
 }

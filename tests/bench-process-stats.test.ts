@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import pg from 'pg';
+import { availableParallelism } from 'node:os';
 import { cpuUsPerOp, isLocalPostgres, readPostgresCpuSeconds, startCpuMeter } from '../bench/process-stats.js';
 
 const databaseUrl = process.env.DATABASE_URL;
@@ -20,6 +21,21 @@ describe('bench process stats (bench/process-stats.ts)', () => {
     assert.equal(cpuUsPerOp(50, 1000), 500);
     assert.equal(cpuUsPerOp(150, 3000), 500);
     assert.ok(Number.isNaN(cpuUsPerOp(NaN, 1000)), 'NaN in, NaN out');
+  });
+
+  it('counts the whole machine\'s CPU and how long the server\'s main thread waited for a core', { skip: !existsSync('/proc/self/schedstat') ? 'needs /proc (Linux)' : false }, () => {
+    const measured = startCpuMeter(process.pid, false);
+    const skipped = startCpuMeter(undefined, false);
+    // ~200 ms of this thread on a core: the machine's count must see at least most of it.
+    const until = performance.now() + 200;
+    while (performance.now() < until);
+    const share = measured();
+    const cores = availableParallelism();
+    assert.ok(share.machineCpuPct >= 50 && share.machineCpuPct <= cores * 100 + 10, JSON.stringify(share));
+    assert.ok(share.serverWaitPct >= 0 && share.serverWaitPct <= 100, JSON.stringify(share));
+    const none = skipped();
+    assert.ok(Number.isNaN(none.serverWaitPct), 'no server, no wait');
+    assert.ok(Number.isFinite(none.machineCpuPct), 'the machine is measured without a server too');
   });
 
   it('counts the CPU a local Postgres spends on queries, and none when not asked to', { skip: !databaseUrl || !isLocalPostgres(databaseUrl) || !existsSync('/proc/self/stat') ? 'needs DATABASE_URL on this machine (Linux)' : false }, async () => {

@@ -62,6 +62,7 @@ describe('benchmark harness (smoke run)', () => {
       assertLatency(level.watch, options.engine.transitions);
       assert.ok(level.serverCpuPct >= 0 && level.serverUsPerTransition >= 0, JSON.stringify(level));
       assertPostgresCpu(level.postgresCpuPct, level.postgresUsPerTransition);
+      assertSchedulerShares(level);
     }
     assert.deepEqual(options.engine.openRates, [200], 'the smoke run has an open-loop level');
     assert.deepEqual(
@@ -89,6 +90,7 @@ describe('benchmark harness (smoke run)', () => {
       const cpu = timers.burstCpu;
       assert.ok(cpu.serverCpuPct >= 0 && cpu.serverUsPerTimer >= 0, `server CPU over the burst: ${JSON.stringify(cpu)}`);
       assertPostgresCpu(cpu.postgresCpuPct, cpu.postgresUsPerTimer);
+      assertSchedulerShares(cpu);
     }
 
     const storage = ok(parts.storage, 'storage');
@@ -137,6 +139,17 @@ function ok<T>(outcome: PartOutcome<T> | undefined, part: string): T {
 
 /** A timer's lag may be 0 ms (claimed ahead, fired at its due time); a call's latency never is. */
 /** Measured (a number, possibly 0 in so short a run) for a Postgres on this machine, else NaN (PGlite, a remote server). */
+/** The machine's CPU and the server's wait for a core: read from /proc on Linux, else NaN. */
+function assertSchedulerShares(share: { machineCpuPct: number; serverWaitPct: number }): void {
+  if (process.platform !== 'linux') {
+    assert.ok(Number.isNaN(share.machineCpuPct) && Number.isNaN(share.serverWaitPct), JSON.stringify(share));
+    return;
+  }
+  // The server and this process both ran, so the machine was busy; a wait is a share of the time.
+  assert.ok(share.machineCpuPct > 0, JSON.stringify(share));
+  assert.ok(share.serverWaitPct >= 0 && share.serverWaitPct <= 101, JSON.stringify(share));
+}
+
 function assertPostgresCpu(pct: number, usPerOp: number): void {
   if (isLocalPostgres(process.env.DATABASE_URL)) assert.ok(pct >= 0 && usPerOp >= 0, `Postgres CPU ${pct}%, ${usPerOp} us per operation`);
   else assert.ok(Number.isNaN(pct) && Number.isNaN(usPerOp), `Postgres CPU ${pct}% measured without a local Postgres`);
