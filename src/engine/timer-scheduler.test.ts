@@ -118,3 +118,36 @@ describe('TimerScheduler preparation', () => {
     assert.equal(prepared, atStop);
   });
 });
+
+describe('TimerScheduler firing limit', () => {
+  it('fires at most what the store commits at once, and the next as each one ends', async () => {
+    const due = Date.now() - 1;
+    const timers = Array.from({ length: 10 }, (_, i): TimerRecord => ({ workflowId: `wf-${i}`, timerId: 't', armedVersion: 1, event: { type: 'tick' }, dueAt: new Date(due) }));
+    const store = {
+      commitCapacity: 3,
+      claimDueTimers: async () => timers.splice(0),
+      nextTimerDue: async () => undefined,
+      releaseTimers: async () => 0,
+    } as unknown as WorkflowStore;
+    const options = resolveEngineOptions({ timerPollIntervalMs: 3_600_000 });
+    const open: (() => void)[] = [];
+    let mostAtOnce = 0;
+    const scheduler = new TimerScheduler(store, options, silent, () => {
+      const done = new Promise<void>((resolve) => open.push(resolve));
+      mostAtOnce = Math.max(mostAtOnce, open.length);
+      return done;
+    });
+    const checkPhase = () => new Promise((resolve) => setImmediate(resolve));
+    scheduler.start();
+    await checkPhase();
+    assert.equal(open.length, 3, 'three firing, seven held');
+    // Each firing that ends lets one held timer start; never more than three at once.
+    for (let ended = 0; ended < 10; ended++) {
+      open.shift()!();
+      await checkPhase();
+      assert.equal(open.length, Math.min(3, 10 - ended - 1), `after ${ended + 1} ended`);
+    }
+    assert.equal(mostAtOnce, 3);
+    await scheduler.stop();
+  });
+});

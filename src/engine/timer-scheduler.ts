@@ -6,13 +6,20 @@ import type { TimerRecord, WorkflowStore } from './ports/workflow-store.js';
 /** Node fires a setTimeout over 2^31-1 ms at once; wake-ups are capped far below that anyway. */
 const MAX_WAKE_MS = 60_000;
 /**
- * Due rows claimed per statement, and the most firings under way at once: a burst of due timers
- * (10 000 at one moment) goes out in a few claims and fires concurrently, so the firings of
- * different workflows share group commits; the cap bounds the transitions built ahead of their
- * commits.
+ * Due rows claimed per statement: a burst of due timers (10 000 at one moment) is claimed in a
+ * few statements.
  */
 const CLAIM_BATCH = 500;
-const MAX_FIRING = 2_000;
+/**
+ * The most firings under way at once, for a store that does not say what it commits at once
+ * (`WorkflowStore.commitCapacity`; the Postgres store's is 2 statements of 64). Firings of
+ * different workflows share group commits; firing more than the store commits at once only
+ * builds transitions ahead of their commits. Up to session 16 the limit was 2,000: a burst
+ * then held ~1,800 computed firings for ~300 ms each, long enough for the collector to move
+ * their objects to the old generation, and the server spent 20-40% more CPU per firing than
+ * with the commit capacity as the limit (bench/JOURNAL.md, Session 17).
+ */
+const DEFAULT_MAX_FIRING = 128;
 /** Claimed timers in memory at most (held until due or until there is room to fire): ~10 MB. */
 const MAX_HELD = 20_000;
 /** How long one slice of preparing held timers may keep the event loop before it yields to I/O. */
@@ -46,6 +53,7 @@ export class TimerScheduler {
   #releaseTimer: NodeJS.Timeout | undefined;
   #releaseAt = Infinity;
   readonly #firing = new Set<Promise<void>>();
+  readonly #maxFiring: number;
   /** The last firing per workflow: the next one of that workflow waits for it. */
   readonly #tails = new Map<string, Promise<void>>();
   /** A poll stopped claiming with MAX_HELD timers in hand: poll again once some have fired. */
@@ -61,7 +69,9 @@ export class TimerScheduler {
     private readonly logger: EngineLogger,
     private readonly fire: (timer: TimerRecord) => Promise<void>,
     private readonly prepare: (timer: TimerRecord) => void = () => {},
-  ) {}
+  ) {
+    this.#maxFiring = Math.max(1, store.commitCapacity ?? DEFAULT_MAX_FIRING);
+  }
 
   start(): void {
     if (this.#started) return;
@@ -152,14 +162,14 @@ export class TimerScheduler {
     }
   }
 
-  /** Starts the held timers that are due, as many as MAX_FIRING allows, and sets a timer for the next one. */
+  /** Starts the held timers that are due, as many as the firing limit allows, and sets a timer for the next one. */
   #release(): void {
     if (!this.#started) return;
     const now = this.options.clock.now().getTime();
-    while (this.#firing.size < MAX_FIRING && this.#held.peekAt() <= now) this.#start(this.#held.shift()!);
+    while (this.#firing.size < this.#maxFiring && this.#held.peekAt() <= now) this.#start(this.#held.shift()!);
     // With no room, the end of a firing releases the next; a timer already set for as early stays.
     const next = this.#held.peekAt();
-    if (this.#firing.size >= MAX_FIRING || next === Infinity || next >= this.#releaseAt) return;
+    if (this.#firing.size >= this.#maxFiring || next === Infinity || next >= this.#releaseAt) return;
     clearTimeout(this.#releaseTimer);
     this.#releaseAt = next;
     this.#releaseTimer = setTimeout(() => {

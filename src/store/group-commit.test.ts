@@ -54,6 +54,12 @@ describe(`group commit (${kind})`, () => {
 
   const committed = (version: number) => ({ kind: 'committed', version, cancelledTasks: [] }) satisfies CommitOutcome;
 
+  it('says how many transitions it commits at once (statements in flight x members per statement)', () => {
+    assert.equal(store.commitCapacity, 64, 'one statement of 64');
+    assert.equal(new PostgresWorkflowStore(database.db).commitCapacity, 128, 'by default two of 64');
+    assert.equal(new PostgresWorkflowStore(database.db, { maxCommitBatch: 10, maxConcurrentCommits: 3 }).commitCapacity, 30);
+  });
+
   it('commits transitions of many workflows in one statement, each at its own version', async () => {
     const ids = await workflows(20);
     const outcomes = await together(ids.map((id) => commit(id)));

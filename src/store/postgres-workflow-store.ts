@@ -57,17 +57,18 @@ export interface PostgresWorkflowStoreOptions {
  * transaction of its transition, and goes alone.
  */
 export class PostgresWorkflowStore implements WorkflowStore {
+  // A data property, not a getter: the telemetry Proxy reads it through itself (instrumented-store.ts).
+  readonly commitCapacity: number;
   readonly #batcher: CommitBatcher;
 
   constructor(
     private readonly db: Db,
     options: PostgresWorkflowStoreOptions = {},
   ) {
-    this.#batcher = new CommitBatcher((commits) => this.#commitBatch(commits), {
-      maxBatch: options.maxCommitBatch ?? 64,
-      maxInFlight: options.maxConcurrentCommits ?? 2,
-      onBatch: options.onCommitBatch,
-    });
+    const maxBatch = options.maxCommitBatch ?? 64;
+    const maxInFlight = options.maxConcurrentCommits ?? 2;
+    this.commitCapacity = maxBatch * maxInFlight;
+    this.#batcher = new CommitBatcher((commits) => this.#commitBatch(commits), { maxBatch, maxInFlight, onBatch: options.onCommitBatch });
   }
 
   async insertWorkflow(workflow: NewWorkflow): Promise<{ inserted: true } | { inserted: false; existing: WorkflowRecord | undefined }> {

@@ -204,6 +204,12 @@ export interface ChangedWorkflow {
  */
 export interface WorkflowStore {
   /**
+   * Transitions the store commits at once (statements in flight x transitions per statement),
+   * when it groups them. The timer scheduler fires at most this many timers at once, so a burst
+   * is computed as room opens for its commits rather than thousands ahead of them.
+   */
+  readonly commitCapacity?: number;
+  /**
    * Inserts version 1 (row, history, effects). When the id or start request id is taken,
    * writes nothing and returns the row holding it.
    */
