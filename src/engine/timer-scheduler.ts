@@ -14,10 +14,10 @@ const CLAIM_BATCH = 500;
  * The most firings under way at once, for a store that does not say what it commits at once
  * (`WorkflowStore.commitCapacity`; the Postgres store's is 2 statements of 64). Firings of
  * different workflows share group commits; firing more than the store commits at once only
- * builds transitions ahead of their commits. Up to session 16 the limit was 2,000: a burst
- * then held ~1,800 computed firings for ~300 ms each, long enough for the collector to move
- * their objects to the old generation, and the server spent 20-40% more CPU per firing than
- * with the commit capacity as the limit (bench/JOURNAL.md, Session 17).
+ * builds transitions ahead of their commits. With a limit of 2,000 a burst held ~1,800
+ * computed firings for ~300 ms each, long enough for the collector to move their objects to the
+ * old generation, and the server spent about a quarter more CPU per firing (median 103 against
+ * 81 us; bench/JOURNAL.md, Session 17).
  */
 const DEFAULT_MAX_FIRING = 128;
 /** Claimed timers in memory at most (held until due or until there is room to fire): ~10 MB. */
