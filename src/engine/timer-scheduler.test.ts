@@ -150,4 +150,46 @@ describe('TimerScheduler firing limit', () => {
     assert.equal(mostAtOnce, 3);
     await scheduler.stop();
   });
+
+  it("does not let one workflow's timers, firing one after another, hold the slots of others", async () => {
+    const due = Date.now() - 1;
+    const timer = (workflowId: string, timerId: string): TimerRecord => ({ workflowId, timerId, armedVersion: 1, event: { type: 'tick' }, dueAt: new Date(due) });
+    // Claimed in this order: five of `busy` first, then one each of two other workflows.
+    const timers = [...['t1', 't2', 't3', 't4', 't5'].map((id) => timer('busy', id)), timer('other-1', 't'), timer('other-2', 't')];
+    let released = 0;
+    const store = {
+      commitCapacity: 2,
+      claimDueTimers: async () => timers.splice(0),
+      nextTimerDue: async () => undefined,
+      releaseTimers: async () => ++released,
+    } as unknown as WorkflowStore;
+    const options = resolveEngineOptions({ timerPollIntervalMs: 3_600_000 });
+    const open = new Map<string, () => void>();
+    const order: string[] = [];
+    const scheduler = new TimerScheduler(store, options, silent, (t) => {
+      const key = `${t.workflowId}/${t.timerId}`;
+      order.push(key);
+      return new Promise<void>((resolve) => open.set(key, () => (open.delete(key), resolve())));
+    });
+    const checkPhase = () => new Promise((resolve) => setImmediate(resolve));
+    scheduler.start();
+    await checkPhase();
+    assert.deepEqual([...open.keys()], ['busy/t1', 'other-1/t'], "busy's other four wait for its first without a slot");
+    open.get('other-1/t')!();
+    await checkPhase();
+    assert.deepEqual([...open.keys()], ['busy/t1', 'other-2/t']);
+    open.get('busy/t1')!();
+    await checkPhase();
+    assert.deepEqual([...open.keys()], ['other-2/t', 'busy/t2'], 'the slot passes to the next timer of the workflow');
+    open.get('busy/t2')!();
+    await checkPhase();
+    assert.deepEqual([...open.keys()], ['other-2/t', 'busy/t3']);
+    // Stopping hands back what has not started (busy's t4 and t5) and waits for what runs.
+    const stopped = scheduler.stop();
+    await checkPhase();
+    for (const end of [...open.values()]) end();
+    await stopped;
+    assert.deepEqual(order, ['busy/t1', 'other-1/t', 'other-2/t', 'busy/t2', 'busy/t3']);
+    assert.equal(released, 1, 'the unstarted timers handed back');
+  });
 });

@@ -34,7 +34,8 @@ const PREPARE_SLICE_MS = 4;
  * without a claim's round trips. Firing itself (`fire`) deletes the row in the transaction that
  * applies the event, and only while the row is armed at the version the claim read, so a timer
  * fires once, and not at all if it was cancelled or re-armed while held. Timers of different
- * workflows fire concurrently; one workflow's fire one after another in due order. Overdue
+ * workflows fire concurrently, at most the store's commit capacity at once; one workflow's fire one
+ * after another in due order, the later ones waiting outside that limit. Overdue
  * timers (the service was down) fire at the first poll after `start()`. `stop()` hands the held
  * timers back.
  *
@@ -52,10 +53,17 @@ export class TimerScheduler {
   readonly #held = new DueQueue<TimerRecord>();
   #releaseTimer: NodeJS.Timeout | undefined;
   #releaseAt = Infinity;
+  /** Firings under way, at most one per workflow and `#maxFiring` in all. */
   readonly #firing = new Set<Promise<void>>();
   readonly #maxFiring: number;
-  /** The last firing per workflow: the next one of that workflow waits for it. */
-  readonly #tails = new Map<string, Promise<void>>();
+  /**
+   * Workflows with a firing under way, each with its due timers that wait for it (in due order).
+   * A waiting timer takes no firing slot: one workflow with many timers due at once must not
+   * hold every slot while its firings run one after another.
+   */
+  readonly #chains = new Map<string, TimerRecord[]>();
+  /** Timers in `#chains`' queues. */
+  #chained = 0;
   /** A poll stopped claiming with MAX_HELD timers in hand: poll again once some have fired. */
   #pollWhenRoom = false;
   /** Held timers not prepared yet, in claim order, from `#prepareHead` on. */
@@ -94,8 +102,11 @@ export class TimerScheduler {
     this.#wakeAt = Infinity;
     this.#releaseAt = Infinity;
     await this.#polls.running;
-    const held = this.#held.size;
+    // Timers not started yet (held, or waiting behind their workflow's firing) are handed back.
+    const held = this.#held.size + this.#chained;
     this.#held.clear();
+    for (const queue of this.#chains.values()) queue.length = 0;
+    this.#chained = 0;
     await Promise.all(this.#firing);
     if (held === 0) return;
     try {
@@ -133,7 +144,7 @@ export class TimerScheduler {
       // A clock that is not the system's (tests) may have passed held due times without a timer.
       this.#release();
       for (;;) {
-        const room = MAX_HELD - this.#held.size - this.#firing.size;
+        const room = MAX_HELD - this.#inHand();
         if (room <= 0) {
           this.#pollWhenRoom = true;
           return;
@@ -166,7 +177,17 @@ export class TimerScheduler {
   #release(): void {
     if (!this.#started) return;
     const now = this.options.clock.now().getTime();
-    while (this.#firing.size < this.#maxFiring && this.#held.peekAt() <= now) this.#start(this.#held.shift()!);
+    while (this.#firing.size < this.#maxFiring && this.#held.peekAt() <= now) {
+      const timer = this.#held.shift()!;
+      const queue = this.#chains.get(timer.workflowId);
+      if (queue) {
+        queue.push(timer);
+        this.#chained++;
+      } else {
+        this.#chains.set(timer.workflowId, []);
+        this.#start(timer);
+      }
+    }
     // With no room, the end of a firing releases the next; a timer already set for as early stays.
     const next = this.#held.peekAt();
     if (this.#firing.size >= this.#maxFiring || next === Infinity || next >= this.#releaseAt) return;
@@ -198,16 +219,27 @@ export class TimerScheduler {
     });
   }
 
+  /** Claimed timers in memory: held, firing, or waiting behind their workflow's firing. */
+  #inHand(): number {
+    return this.#held.size + this.#firing.size + this.#chained;
+  }
+
+  /** Fires `timer` (its workflow has no other firing under way), then the workflow's next waiting one, if any. */
   #start(timer: TimerRecord): void {
-    const previous = this.#tails.get(timer.workflowId);
-    const fired = previous ? previous.then(() => this.#fire(timer)) : this.#fire(timer);
-    this.#tails.set(timer.workflowId, fired);
+    const fired = this.#fire(timer);
     this.#firing.add(fired);
     void fired.then(() => {
       this.#firing.delete(fired);
-      if (this.#tails.get(timer.workflowId) === fired) this.#tails.delete(timer.workflowId);
+      const queue = this.#chains.get(timer.workflowId);
+      const next = queue?.shift();
+      if (next && this.#started) {
+        this.#chained--;
+        this.#start(next); // the slot passes to the workflow's next timer
+        return;
+      }
+      this.#chains.delete(timer.workflowId);
       this.#release();
-      if (this.#pollWhenRoom && this.#held.size + this.#firing.size <= MAX_HELD - CLAIM_BATCH) {
+      if (this.#pollWhenRoom && this.#inHand() <= MAX_HELD - CLAIM_BATCH) {
         this.#pollWhenRoom = false;
         this.poll();
       }
