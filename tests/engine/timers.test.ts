@@ -251,3 +251,42 @@ describe('timers claimed ahead (timerLookaheadMs)', () => {
     }
   });
 });
+
+describe("one workflow's timers due at one moment", () => {
+  // Four regions, each arming a timer due at the same instant: one workflow's firings run one
+  // after another (each commits a version the next is computed from), beside other workflows'.
+  const region = { initial: 'waiting', states: { waiting: { after: { 1_000: 'fired' } }, fired: {} } };
+  const fanOut = defineWorkflow({
+    id: 'fan-out-timers',
+    version: 1,
+    description: 'four timers due at once',
+    inputSchema: { type: 'object' },
+    machine: setup({}).createMachine({ id: 'fan', type: 'parallel', states: { a: region, b: region, c: region, d: region } }),
+  });
+  const clock = new ManualClock(Date.UTC(2033, 0, 1));
+  let h: Harness;
+  // A store that commits two transitions at once: the firing limit is 2, fewer than the four.
+  before(async () => (h = await createHarness({ machines: [fanOut], options: { clock }, store: { maxCommitBatch: 1, maxConcurrentCommits: 2 } })));
+  after(() => h.close());
+
+  it('fires each once, in turn, and the other workflows due with them too', async () => {
+    const busy = await h.engine.startWorkflow({ machineId: 'fan-out-timers', input: {} });
+    assert.equal(busy.timers.length, 4);
+    const others = await Promise.all(
+      ['x', 'y'].map(async (label) => {
+        const wf = await h.engine.startWorkflow({ machineId: 'probe', input: { label, delayMs: 1_000 } });
+        return h.engine.sendEvent({ workflowId: wf.id, event: { type: 'probe.wait' } });
+      }),
+    );
+    clock.advance(1_000);
+    for (const other of others) await untilEntry(h.engine, other.id, (e) => e.eventType === AFTER);
+    await waitUntil('four firings of one workflow', () => h.engine.getWorkflow(busy.id), (w) => w.version === 5);
+    const { entries } = await h.engine.getHistory({ workflowId: busy.id });
+    const fired = entries.filter((e) => e.eventType.startsWith('xstate.after.'));
+    assert.deepEqual(fired.map((e) => e.version), [2, 3, 4, 5]);
+    assert.equal(new Set(fired.map((e) => e.eventType)).size, 4, 'each region fired once');
+    const view = await h.engine.getWorkflow(busy.id);
+    assert.deepEqual(view.timers, []);
+    assert.deepEqual(view.state, { a: 'fired', b: 'fired', c: 'fired', d: 'fired' });
+  });
+});
