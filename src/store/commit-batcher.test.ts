@@ -8,7 +8,7 @@ const commit = (workflowId: string): TransitionCommit => ({ workflowId }) as Tra
 const committed = (version: number): CommitOutcome => ({ kind: 'committed', version, cancelledTasks: [] });
 
 /** A batcher whose statements are held until `release()`; records each batch's workflow ids. */
-function heldBatcher(maxInFlight: number, maxBatch = 64) {
+function heldBatcher(maxInFlight: number, maxBatch = 64, minOverlappingBatch?: number) {
   const batches: string[][] = [];
   const held: (() => void)[] = [];
   const batcher = new CommitBatcher(
@@ -16,7 +16,7 @@ function heldBatcher(maxInFlight: number, maxBatch = 64) {
       batches.push(commits.map((c) => c.workflowId));
       return new Promise<MemberResult[]>((resolve) => held.push(() => resolve(commits.map(() => ({ ok: true, outcome: committed(2) })))));
     },
-    { maxBatch, maxInFlight },
+    { maxBatch, maxInFlight, minOverlappingBatch },
   );
   const release = () => held.splice(0).forEach((go) => go());
   return { batcher, batches, release };
@@ -102,5 +102,34 @@ describe('CommitBatcher', () => {
     const batcher = new CommitBatcher(async () => Promise.reject(new Error('connection lost')), { maxBatch: 64, maxInFlight: 2 });
     const results = await Promise.allSettled([batcher.submit(commit('a')), batcher.submit(commit('b'))]);
     assert.deepEqual(results.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : 'ok')), ['connection lost', 'connection lost']);
+  });
+
+  it('beside a committing batch, starts another only when minOverlappingBatch commits wait; fewer go when it returns', async () => {
+    const { batcher, batches, release } = heldBatcher(2, 64, 3);
+    const all = [batcher.submit(commit('a'))];
+    await turn();
+    assert.deepEqual(batches, [['a']], 'alone, with nothing committing: at once');
+    all.push(batcher.submit(commit('b')), batcher.submit(commit('c')));
+    await turn();
+    assert.deepEqual(batches, [['a']], 'two wait beside the committing batch');
+    all.push(batcher.submit(commit('d')));
+    await turn();
+    assert.deepEqual(batches, [['a'], ['b', 'c', 'd']], 'three start the second slot');
+    all.push(batcher.submit(commit('e')));
+    await turn();
+    release();
+    await turn();
+    assert.deepEqual(batches, [['a'], ['b', 'c', 'd'], ['e']], 'the one left goes once nothing commits');
+    release();
+    assert.equal((await Promise.all(all)).length, 5);
+  });
+
+  it('starts a full batch beside a committing one whatever minOverlappingBatch says', async () => {
+    const { batcher, batches, release } = heldBatcher(2, 2, 8);
+    const all = ['a', 'b', 'c', 'd'].map((id) => batcher.submit(commit(id)));
+    await turn();
+    assert.deepEqual(batches, [['a', 'b'], ['c', 'd']]);
+    release();
+    await Promise.all(all);
   });
 });
