@@ -137,8 +137,6 @@ function ok<T>(outcome: PartOutcome<T> | undefined, part: string): T {
   return outcome.median;
 }
 
-/** A timer's lag may be 0 ms (claimed ahead, fired at its due time); a call's latency never is. */
-/** Measured (a number, possibly 0 in so short a run) for a Postgres on this machine, else NaN (PGlite, a remote server). */
 /** The machine's CPU and the server's wait for a core: read from /proc on Linux, else NaN. */
 function assertSchedulerShares(share: { machineCpuPct: number; serverWaitPct: number }): void {
   if (process.platform !== 'linux') {
@@ -150,11 +148,13 @@ function assertSchedulerShares(share: { machineCpuPct: number; serverWaitPct: nu
   assert.ok(share.serverWaitPct >= 0 && share.serverWaitPct <= 101, JSON.stringify(share));
 }
 
+/** Measured (a number, possibly 0 in so short a run) for a Postgres on this machine, else NaN (PGlite, a remote server). */
 function assertPostgresCpu(pct: number, usPerOp: number): void {
   if (isLocalPostgres(process.env.DATABASE_URL)) assert.ok(pct >= 0 && usPerOp >= 0, `Postgres CPU ${pct}%, ${usPerOp} us per operation`);
   else assert.ok(Number.isNaN(pct) && Number.isNaN(usPerOp), `Postgres CPU ${pct}% measured without a local Postgres`);
 }
 
+/** A timer's lag may be 0 ms (claimed ahead, fired at its due time); a call's latency never is. */
 function assertLatency(l: LatencySummary, count: number, least: 'positive' | 'non-negative' = 'positive'): void {
   assert.equal(l.count, count);
   assert.ok((least === 'positive' ? l.p50 > 0 : l.p50 >= 0) && l.p50 <= l.p95 && l.p95 <= l.p99 && l.p99 <= l.max, JSON.stringify(l));
