@@ -24,6 +24,8 @@ export interface BenchOptions {
   /** Least time each ceiling and engine level runs, past its transactions/transitions, in seconds. */
   minLevelSeconds: number;
   ceiling: { txns: number; maxPool: number };
+  /** With Postgres: a ceiling level right before each engine in-flight level, the ratio's denominator (see EngineOptions.pairedCeiling). */
+  pairCeiling: boolean;
   rpc: { calls: number; concurrency: number; clients: RpcClientKind[] };
   engine: { workflows: number; transitions: number; protocols: Protocol[]; watch: number | 'all'; warmupSeconds: number; client: EngineClient; openRates: number[] };
   timers: { count: number; warmup: number; minLeadMs: number; timeoutMs: number; maxStartSeconds: number };
@@ -54,6 +56,8 @@ export const USAGE = `usage: node --import tsx bench/run.ts [options]
   --min-level-s N        each ceiling and engine level runs at least this long, past --txns/--transitions (default 5; smoke 0)
   --txns N               ceiling transactions per level (default: --transitions)
   --ceiling-max-pool N   most pg connections the ceiling opens (default 64; max_connections is often 100)
+  --unpaired             no ceiling level right before each engine level: ratios then use the ceiling part's
+                         medians (measured minutes earlier)
   --rpc-calls N          GetInfo calls per client (default 20000)
   --rpc-concurrency N    GetInfo calls in flight (default 64)
   --rpc-clients LIST     ${RPC_CLIENTS.join(',')} (default all)
@@ -97,6 +101,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
       concurrency: { type: 'string' },
       txns: { type: 'string' },
       'ceiling-max-pool': { type: 'string' },
+      unpaired: { type: 'boolean' },
       'min-level-s': { type: 'string' },
       'rpc-calls': { type: 'string' },
       'rpc-concurrency': { type: 'string' },
@@ -185,6 +190,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
     concurrencies,
     minLevelSeconds: int('min-level-s', smoke ? 0 : 5, 0),
     ceiling: { txns: int('txns', transitions), maxPool: int('ceiling-max-pool', 64) },
+    pairCeiling: !(values.unpaired ?? false),
     rpc: {
       calls: int('rpc-calls', smoke ? 200 : 20_000),
       concurrency: int('rpc-concurrency', smoke ? 8 : 64),

@@ -105,7 +105,12 @@ async function runPart(part: Exclude<Part, 'storage'>, options: BenchOptions, se
   }
   return servers.with<Results[keyof Results]>((server) => {
     if (part === 'rpc') return runRpc(server, options.rpc);
-    if (part === 'engine') return runEngine(server, { ...options.engine, concurrencies: options.concurrencies, minLevelMs: options.minLevelSeconds * 1000, machine: options.machine });
+    if (part === 'engine') {
+      const minLevelMs = options.minLevelSeconds * 1000;
+      const { databaseUrl } = options;
+      const pairedCeiling = databaseUrl && options.pairCeiling ? { databaseUrl, txns: options.ceiling.txns, minLevelMs, maxPool: options.ceiling.maxPool } : undefined;
+      return runEngine(server, { ...options.engine, concurrencies: options.concurrencies, minLevelMs, machine: options.machine, pairedCeiling });
+    }
     return runTimers(server, { ...options.timers, machine: options.machine, redisUrl: process.env.REDIS_URL || undefined });
   });
 }

@@ -48,36 +48,77 @@ const EVENT = JSON.stringify({ type: 'counter.increment' });
 const STATE = JSON.stringify('counting');
 
 /**
- * Runs the ceiling in a schema of its own (`bench_<hex>`, dropped afterwards, also on failure).
- * Every transaction updates a row only at the version it last wrote (`WHERE id = $1 AND version
- * = $2`) and fails the run if no row matched: each worker owns its rows, so none ever should.
+ * Runs the ceiling in a schema of its own (`bench_<hex>`, dropped afterwards, also on failure):
+ * both variants at every concurrency.
  */
 export async function runCeiling(options: CeilingOptions): Promise<CeilingResult> {
-  const schema = `bench_${randomBytes(5).toString('hex')}`;
-  const rows = Math.max(options.rows, ...options.concurrencies);
-  const admin = new pg.Client({ connectionString: options.databaseUrl });
-  await admin.connect();
+  const table = await CeilingTable.open(options.databaseUrl, Math.max(options.rows, ...options.concurrencies));
   try {
-    await admin.query(`create schema ${schema}`);
-    await admin.query(`create table ${schema}.rows (id text primary key, version integer not null, state jsonb not null, snapshot jsonb not null, updated_at timestamptz not null)`);
-    await admin.query(`create table ${schema}.history (row_id text not null references ${schema}.rows (id), version integer not null, event_type text not null, event jsonb not null, from_state jsonb, to_state jsonb not null, snapshot jsonb not null, at timestamptz not null, primary key (row_id, version))`);
-    await admin.query(`insert into ${schema}.rows select 'row-' || i, 1, $1, $2, now() from generate_series(0, $3 - 1) i`, [STATE, SNAPSHOT, rows]);
     const txn: CeilingLevel[] = [];
     const oneTrip: CeilingLevel[] = [];
-    const versions = new Array<number>(rows).fill(1);
     for (const concurrency of options.concurrencies) {
-      txn.push(await level(options, schema, concurrency, rows, versions, 'txn'));
-      oneTrip.push(await level(options, schema, concurrency, rows, versions, 'oneTrip'));
+      txn.push(await table.level(concurrency, 'txn', options));
+      oneTrip.push(await table.level(concurrency, 'oneTrip', options));
     }
-    return { rows, txn, oneTrip };
+    return { rows: table.rows, txn, oneTrip };
   } finally {
-    await admin.end().catch(() => {});
-    await dropBenchSchema(options.databaseUrl, schema);
+    await table.close();
+  }
+}
+
+/** How long a ceiling level runs and how many connections it may open. */
+export type CeilingLevelOptions = Pick<CeilingOptions, 'txns' | 'minLevelMs' | 'maxPool'>;
+
+/**
+ * The ceiling's rows and history in a schema of its own (`bench_<hex>`), for levels run one at a
+ * time: by the ceiling part, and by the engine part right before each of its levels (a ceiling
+ * measured beside the engine level it is compared with). Every transaction updates a row only
+ * at the version it last wrote (`WHERE id = $1 AND version = $2`) and fails the level if no row
+ * matched: each worker owns its rows, so none ever should.
+ */
+export class CeilingTable {
+  readonly #versions: number[];
+
+  private constructor(
+    readonly databaseUrl: string,
+    readonly schema: string,
+    readonly rows: number,
+  ) {
+    this.#versions = new Array<number>(rows).fill(1);
+  }
+
+  /** Creates the schema with `rows` rows; `close` drops it. */
+  static async open(databaseUrl: string, rows: number): Promise<CeilingTable> {
+    const schema = `bench_${randomBytes(5).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: databaseUrl });
+    await admin.connect();
+    try {
+      await admin.query(`create schema ${schema}`);
+      await admin.query(`create table ${schema}.rows (id text primary key, version integer not null, state jsonb not null, snapshot jsonb not null, updated_at timestamptz not null)`);
+      await admin.query(`create table ${schema}.history (row_id text not null references ${schema}.rows (id), version integer not null, event_type text not null, event jsonb not null, from_state jsonb, to_state jsonb not null, snapshot jsonb not null, at timestamptz not null, primary key (row_id, version))`);
+      await admin.query(`insert into ${schema}.rows select 'row-' || i, 1, $1, $2, now() from generate_series(0, $3 - 1) i`, [STATE, SNAPSHOT, rows]);
+    } catch (error) {
+      await dropBenchSchema(databaseUrl, schema);
+      throw error;
+    } finally {
+      await admin.end().catch(() => {});
+    }
+    return new CeilingTable(databaseUrl, schema, rows);
+  }
+
+  /** One level: `concurrency` transactions in flight (at most `rows`) of one variant. */
+  level(concurrency: number, variant: 'txn' | 'oneTrip', options: CeilingLevelOptions): Promise<CeilingLevel> {
+    if (concurrency > this.rows) throw new RangeError(`a ceiling level of ${concurrency} in flight needs at least as many rows (${this.rows})`);
+    return level({ ...options, databaseUrl: this.databaseUrl }, this.schema, concurrency, this.rows, this.#versions, variant);
+  }
+
+  close(): Promise<void> {
+    return dropBenchSchema(this.databaseUrl, this.schema);
   }
 }
 
 async function level(
-  options: CeilingOptions,
+  options: CeilingLevelOptions & { databaseUrl: string },
   schema: string,
   concurrency: number,
   rows: number,

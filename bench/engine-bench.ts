@@ -3,6 +3,7 @@ import { createClient } from '@connectrpc/connect';
 import { OrchestratorService, SendEventRequestSchema } from '../gen/orchestrator/v1/orchestrator_pb.js';
 import { createBenchTransport, RawConnectJsonClient, type EngineClient, type Protocol } from './bench-clients.js';
 import { pickBenchMachine, type BenchMachine } from './bench-machines.js';
+import { CeilingTable, type CeilingLevelOptions } from './ceiling-bench.js';
 import type { BenchServer } from './bench-server.js';
 import { ownedKeys, runClosedLoop, runOpenLoop } from './load-runner.js';
 import { cpuUsPerOp, startCpuMeter } from './process-stats.js';
@@ -34,13 +35,24 @@ export interface EngineLevel {
   /** CPU per transition, in microseconds: the server's and Postgres's (see serverCpuPct, postgresCpuPct). */
   serverUsPerTransition: number;
   postgresUsPerTransition: number;
+  /** The ceiling measured right before this level (see EngineOptions.pairedCeiling); absent without one. */
+  ceiling?: PairedCeiling;
+}
+
+/** A ceiling level (the four-trip transaction) at an engine level's concurrency, run just before it. */
+export interface PairedCeiling {
+  perSec: number;
+  p50: number;
+  postgresUsPerTxn: number;
+  /** The engine level's transitions/s over this ceiling's transactions/s. */
+  ratio: number;
 }
 
 /**
  * One protocol with SendEvents arriving at a fixed average rate (open loop, see runOpenLoop): an
  * in-flight level's numbers, with the rate in place of the in-flight count.
  */
-export interface OpenEngineLevel extends Omit<EngineLevel, 'concurrency'> {
+export interface OpenEngineLevel extends Omit<EngineLevel, 'concurrency' | 'ceiling'> {
   /** Arrivals per second asked for; `perSec` is what was achieved (drain included). */
   offeredPerSec: number;
   /** Most SendEvents outstanding at one moment. */
@@ -75,6 +87,12 @@ export interface EngineOptions {
   client: EngineClient;
   /** Open-loop levels: SendEvents per second, each protocol at each rate, after the in-flight levels. */
   openRates: number[];
+  /**
+   * Runs a ceiling level (see ceiling-bench.ts) at the same concurrency on the same database right
+   * before each in-flight level, so each ratio compares two measurements minutes apart at most
+   * (these machines drift by tens of percent within minutes); unset: no pairing.
+   */
+  pairedCeiling?: CeilingLevelOptions & { databaseUrl: string };
 }
 
 const CALL_TIMEOUT_MS = 30_000;
@@ -90,6 +108,7 @@ export async function runEngine(server: BenchServer, options: EngineOptions): Pr
   const watching = watchSource(server.baseUrl, options.client);
   const client = createClient(OrchestratorService, control.transport);
   let watchers: WatchFleet | undefined;
+  let ceiling: CeilingTable | undefined;
   try {
     const machine = await pickBenchMachine(client, options.machine);
     const started = await startWorkflows(client, machine, options.workflows, { concurrency: 32 });
@@ -115,10 +134,18 @@ export async function runEngine(server: BenchServer, options: EngineOptions): Pr
     }
     await watchers.settle(5_000);
 
+    const pairing = options.pairedCeiling;
+    if (pairing) ceiling = await CeilingTable.open(pairing.databaseUrl, ids.length);
     const levels: EngineLevel[] = [];
     for (const protocol of options.protocols) {
       for (const concurrency of options.concurrencies) {
-        levels.push(await level(server, machine, protocol, concurrency, { transitions: options.transitions, minDurationMs: options.minLevelMs }, fleet));
+        const paired = ceiling && pairing ? await ceiling.level(concurrency, 'txn', pairing) : undefined;
+        const measured = await level(server, machine, protocol, concurrency, { transitions: options.transitions, minDurationMs: options.minLevelMs }, fleet);
+        if (!paired) levels.push(measured);
+        else {
+          const ratio = paired.perSec > 0 ? measured.perSec / paired.perSec : NaN;
+          levels.push({ ...measured, ceiling: { perSec: paired.perSec, p50: paired.latency.p50, postgresUsPerTxn: paired.postgresUsPerTxn, ratio } });
+        }
       }
     }
     const openLevels: OpenEngineLevel[] = [];
@@ -132,6 +159,7 @@ export async function runEngine(server: BenchServer, options: EngineOptions): Pr
     watchers?.close();
     control.close();
     watching.close();
+    await ceiling?.close();
   }
 }
 

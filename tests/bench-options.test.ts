@@ -22,4 +22,9 @@ describe('bench options (bench/bench-options.ts)', () => {
     assert.throws(() => parseBenchArgs(['--write-results'], {}), (e: unknown) => e instanceof UsageError && /set DATABASE_URL/.test(e.message));
     assert.throws(() => parseBenchArgs(['--write-results', '--runs', '1'], postgres), (e: unknown) => e instanceof UsageError && /--runs >= 2/.test(e.message));
   });
+
+  it('pairs a ceiling level with each engine level unless --unpaired', () => {
+    assert.equal(parseBenchArgs([], {}).pairCeiling, true);
+    assert.equal(parseBenchArgs(['--unpaired'], {}).pairCeiling, false);
+  });
 });

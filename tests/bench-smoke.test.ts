@@ -63,6 +63,13 @@ describe('benchmark harness (smoke run)', () => {
       assert.ok(level.serverCpuPct >= 0 && level.serverUsPerTransition >= 0, JSON.stringify(level));
       assertPostgresCpu(level.postgresCpuPct, level.postgresUsPerTransition);
       assertSchedulerShares(level);
+      if (process.env.DATABASE_URL) {
+        // A ceiling level ran right before this one, and the ratio is over it.
+        const paired = level.ceiling;
+        assert.ok(paired && paired.perSec > 0 && paired.p50 > 0, `paired ceiling: ${JSON.stringify(paired)}`);
+        // The median of one run, rounded to two places.
+        assert.ok(Math.abs(paired.ratio - level.perSec / paired.perSec) <= 0.0051, JSON.stringify(level));
+      } else assert.equal(level.ceiling, undefined, 'no ceiling without Postgres');
     }
     assert.deepEqual(options.engine.openRates, [200], 'the smoke run has an open-loop level');
     assert.deepEqual(
@@ -114,15 +121,17 @@ describe('benchmark harness (smoke run)', () => {
     assert.match(markdown, /one-byte TCP round trip between two Node processes [\d.]+ us/);
     for (const heading of ['### RPC overhead', '### Engine', '### Storage']) assert.ok(markdown.includes(heading), heading);
     assert.match(markdown, /Open loop: SendEvents arriving/);
+    if (process.env.DATABASE_URL) assert.match(markdown, /ceiling level run just before it/, 'the targets name the paired ceilings');
     assert.doesNotMatch(markdown, /FAILED/);
     assert.deepEqual(JSON.parse(JSON.stringify(report)).options.parts, ['ceiling', 'rpc', 'engine', 'timers', 'storage']);
   });
 
   it("drives the engine part with connect-node's clients too (--engine-client connect)", { timeout: 120_000 }, async () => {
-    const options = parseBenchArgs(['--smoke', '--only', 'engine', '--engine-client', 'connect'], { DATABASE_URL: process.env.DATABASE_URL });
+    const options = parseBenchArgs(['--smoke', '--only', 'engine', '--engine-client', 'connect', '--unpaired'], { DATABASE_URL: process.env.DATABASE_URL });
     assert.equal(options.engine.client, 'connect');
     const engine = ok((await runBench(options)).parts.engine, 'engine');
     for (const level of engine.levels) {
+      assert.equal(level.ceiling, undefined, '--unpaired runs no ceiling level');
       assertLatency(level.reply, options.engine.transitions);
       assert.equal(level.watchMissed, 0);
       assertLatency(level.watch, options.engine.transitions);
