@@ -1,3 +1,4 @@
+import { afterAnswers } from './answer-turn.js';
 import { ChildWorkflows, WORKFLOW_START } from './child-workflows.js';
 import type { EngineLogger, ResolvedEngineOptions, WorkflowEngineOptions } from './engine-options.js';
 import { resolveEngineOptions } from './engine-options.js';
@@ -259,7 +260,7 @@ export class WorkflowEngine {
     // Its running tasks went back to pending: the other replicas take them now, not at their next poll.
     this.#work.tasksReleased();
     await this.#queue.idle();
-    // The last transitions' publishes wait for the answers (see #afterCommit): let them go out.
+    // The last transitions' publishes wait for the answers (see #afterCommit): one queue, in order, so this runs after them.
     await new Promise<void>((resolve) => afterAnswers(resolve));
     this.#deps.logger.info('workflow engine stopped', { instanceId: this.instanceId });
   }
@@ -297,10 +298,13 @@ export class WorkflowEngine {
     // Fault-injection point (crash tests): the commit is durable, nothing after it has happened yet.
     this.#options.afterCommit();
     const message = transitionMessage(record, step);
+    const failed = (error: unknown) => this.#deps.logger.warn('publishing a transition failed', { workflowId: record.id, version: record.version, error });
     afterAnswers(() => {
-      this.#deps.bus
-        .publish(message)
-        .catch((error: unknown) => this.#deps.logger.warn('publishing a transition failed', { workflowId: record.id, version: record.version, error }));
+      try {
+        this.#deps.bus.publish(message).catch(failed);
+      } catch (error) {
+        failed(error); // a bus that throws instead of rejecting must not stop the other fan-outs
+      }
     });
     for (const task of cancelled) if (task.leaseOwner === this.instanceId) this.#runner.abort(record.id, task.taskId);
     for (const task of created) if (task.leaseOwner === this.instanceId) this.#runner.run(task);
@@ -364,19 +368,4 @@ export class WorkflowEngine {
 
 async function* withCursors(items: AsyncIterable<FleetWatchItem>): AsyncGenerator<FleetWatchItem & { cursor: string }> {
   for await (const item of items) yield { ...item, cursor: encodeWatchCursor(item.watermark) };
-}
-
-/**
- * Runs `fn` once the answers settled in this turn of the event loop are written whole, so a
- * caller does not wait for the fan-out (watch messages, Redis PUBLISHes) of its own and its
- * batch-mates' transitions, and its next call overlaps it. node:http writes an answer at once and
- * node:http2 flushes from native immediates, which run before JavaScript ones, but node:http2
- * submits a gRPC answer's trailers from a JavaScript immediate queued during that flush, after
- * any queued in this turn: one immediate lets the answers' data out first, a second one their
- * trailers too (gRPC +13% at 1 in flight and +17% at 8 over one immediate, in paired windows;
- * the watch message leaves a turn later: bench/JOURNAL.md, Session 15). Immediates run in order,
- * so one workflow's transitions keep theirs.
- */
-function afterAnswers(fn: () => void): void {
-  setImmediate(() => setImmediate(fn));
 }

@@ -1,6 +1,7 @@
 import { Code, ConnectError } from '@connectrpc/connect';
 import { compressionNegotiate, encodeEnvelope, type Compression } from '@connectrpc/connect/protocol';
 import { contentTypeProto, grpcStatusOk, parseContentType, parseTimeout, setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
+import { noteAnswerTrailers } from '../engine/answer-turn.js';
 import type { HttpRequest, HttpResponse } from './http-handler.js';
 import { asConnectError, compressions, createUnaryHandler, headersOf, headerValue, nodeHeaders, writeMaybeCompressed } from './unary-call.js';
 import type { FastPathHandler, UnaryMethods, FastPathOptions } from './unary-call.js';
@@ -92,6 +93,8 @@ function answer(reply: Reply, message: Uint8Array | undefined, error: unknown, h
     if (envelope) res.write(envelope);
     (res as HttpResponse & { addTrailers(t: Record<string, string | string[]>): void }).addTrailers(nodeHeaders(error === undefined ? trailer : setTrailerStatus(trailer, asConnectError(error))));
     res.end();
+    // node:http2 submits the trailers from an immediate: the engine's fan-out lets them out first.
+    noteAnswerTrailers();
   };
   if (error !== undefined) return write(undefined);
   writeMaybeCompressed(res, reply.compression, message!, (bytes, compressed) => write(encodeEnvelope(compressed ? 1 : 0, bytes)));
