@@ -6,8 +6,8 @@
  *
  * node:http writes an answer when it is settled, so the fan-out runs from `process.nextTick`,
  * after the promise jobs that write this turn's answers and before the event loop reads anything
- * else (Connect JSON at 8 in flight, six interleaved pairs against the previous two immediates:
- * watch p50 lower in all six by 0.7-3.1 ms, transitions/s higher in all six; bench/JOURNAL.md,
+ * else (Connect JSON at 8 in flight, ten interleaved pairs against the previous two immediates:
+ * watch p50 lower in all ten by 0.4-3.1 ms, transitions/s higher in nine; bench/JOURNAL.md,
  * Session 19). node:http2 is different: it submits a gRPC answer's trailers from a JavaScript
  * immediate queued while it flushes the answer's data, and writes them a turn later. While a
  * gRPC answer written since the last turn's immediates waits for that, the fan-out waits two
