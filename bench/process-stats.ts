@@ -34,20 +34,21 @@ export function readChildrenCpuSeconds(): number {
 }
 
 /**
- * CPU seconds (user + system) used so far by every process named `postgres` on this machine: the
- * postmaster, its backends and its background workers (WAL writer, checkpointer, autovacuum).
- * NaN when there is none to read (not Linux, or no local server). A backend that exits takes
- * its CPU with it: measure over an interval in which the connections being measured stay open.
+ * CPU seconds (user + system) used so far by each process named `postgres` on this machine: the
+ * postmaster, its backends and its background workers (WAL writer, checkpointer, autovacuum),
+ * keyed by pid and start time (a pid reused by a new process is another key). Undefined when
+ * there is none to read (not Linux, or no local server).
  */
-export function readPostgresCpuSeconds(): number {
+export type PostgresCpu = Map<string, number>;
+
+export function readPostgresCpu(): PostgresCpu | undefined {
   let pids: string[];
   try {
     pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
   } catch {
-    return NaN;
+    return undefined;
   }
-  let seconds = 0;
-  let found = false;
+  const cpu: PostgresCpu = new Map();
   for (const pid of pids) {
     let stat: string;
     try {
@@ -57,10 +58,23 @@ export function readPostgresCpuSeconds(): number {
     }
     // Backends retitle their command line, not their command name (field 2).
     if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'postgres') continue;
-    seconds += cpuSecondsOf(statFields(stat));
-    found = true;
+    const fields = statFields(stat);
+    cpu.set(`${pid}@${fields[19]}`, cpuSecondsOf(fields)); // field 22: start time
   }
-  return found ? seconds : NaN;
+  return cpu.size > 0 ? cpu : undefined;
+}
+
+/**
+ * CPU seconds Postgres used between two readings: each process's growth, and the whole of a
+ * process started since. A process that exited in between (another client's connection closing)
+ * took its counters with it: its share is missed, so the result may undercount but is never
+ * negative, as a difference of two sums would be. NaN when either reading is missing.
+ */
+export function postgresCpuSecondsBetween(start: PostgresCpu | undefined, end: PostgresCpu | undefined): number {
+  if (!start || !end) return NaN;
+  let seconds = 0;
+  for (const [key, now] of end) seconds += Math.max(0, now - (start.get(key) ?? 0));
+  return seconds;
 }
 
 /**
@@ -116,7 +130,7 @@ function cpuSecondsOf(fields: string[]): number {
 /** CPU used over an interval, in % of one core. */
 export interface CpuShare {
   serverCpuPct: number;
-  /** Every local Postgres process (see readPostgresCpuSeconds); NaN when not measured. */
+  /** Every local Postgres process (see postgresCpuSecondsBetween); NaN when not measured. */
   postgresCpuPct: number;
   clientCpuPct: number;
   /**
@@ -145,7 +159,7 @@ export function startCpuMeter(serverPid: number | undefined, postgres: boolean):
       return NaN;
     }
   };
-  const database = () => (postgres ? readPostgresCpuSeconds() : NaN);
+  const database = () => (postgres ? readPostgresCpu() : undefined);
   const waiting = () => (serverPid === undefined ? NaN : readRunQueueWaitSeconds(serverPid));
   const wall = performance.now();
   const client = process.cpuUsage();
@@ -159,7 +173,7 @@ export function startCpuMeter(serverPid: number | undefined, postgres: boolean):
     const share = (cpuSeconds: number) => round((cpuSeconds / seconds) * 100, 0);
     return {
       serverCpuPct: share(server() - serverStart),
-      postgresCpuPct: share(database() - databaseStart),
+      postgresCpuPct: share(postgresCpuSecondsBetween(databaseStart, database())),
       clientCpuPct: share((used.user + used.system) / 1e6),
       serverWaitPct: share(waiting() - waitingStart),
       machineCpuPct: share(readMachineBusySeconds() - machineStart),

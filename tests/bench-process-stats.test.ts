@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import pg from 'pg';
 import { availableParallelism } from 'node:os';
-import { cpuUsPerOp, isLocalPostgres, readPostgresCpuSeconds, startCpuMeter } from '../bench/process-stats.js';
+import { cpuUsPerOp, isLocalPostgres, postgresCpuSecondsBetween, readPostgresCpu, startCpuMeter } from '../bench/process-stats.js';
 
 const databaseUrl = process.env.DATABASE_URL;
 
@@ -23,6 +23,15 @@ describe('bench process stats (bench/process-stats.ts)', () => {
     assert.ok(Number.isNaN(cpuUsPerOp(NaN, 1000)), 'NaN in, NaN out');
   });
 
+  it('counts Postgres CPU per process: one that exits takes its share, never the others\'', () => {
+    const start = new Map([['10@5', 2.0], ['11@6', 1.5], ['12@7', 0.25]]);
+    // 11 exited (a test's pool closing), 12's pid was reused by a new process, 13 started.
+    const end = new Map([['10@5', 2.5], ['12@9', 0.1], ['13@8', 0.2]]);
+    assert.equal(postgresCpuSecondsBetween(start, end), 0.5 + 0.1 + 0.2);
+    assert.ok(Number.isNaN(postgresCpuSecondsBetween(undefined, end)), 'no reading, no number');
+    assert.ok(Number.isNaN(postgresCpuSecondsBetween(start, undefined)), 'no reading, no number');
+  });
+
   it('counts the whole machine\'s CPU and how long the server\'s main thread waited for a core', { skip: !existsSync('/proc/self/schedstat') ? 'needs /proc (Linux)' : false }, () => {
     const measured = startCpuMeter(process.pid, false);
     const skipped = startCpuMeter(undefined, false);
@@ -39,7 +48,8 @@ describe('bench process stats (bench/process-stats.ts)', () => {
   });
 
   it('counts the CPU a local Postgres spends on queries, and none when not asked to', { skip: !databaseUrl || !isLocalPostgres(databaseUrl) || !existsSync('/proc/self/stat') ? 'needs DATABASE_URL on this machine (Linux)' : false }, async () => {
-    assert.ok(readPostgresCpuSeconds() > 0, 'the postmaster and its workers have run');
+    const processes = readPostgresCpu();
+    assert.ok(processes && [...processes.values()].some((seconds) => seconds > 0), 'the postmaster and its workers have run');
     const client = new pg.Client({ connectionString: databaseUrl });
     await client.connect();
     try {
