@@ -41,6 +41,12 @@ export function transitionsStatement(commits: TransitionCommit[], options: { con
       tasks_create jsonb, timer_id text, timer_armed int))`;
   // `w.id = any(ids)` looks the rows up by primary key: the planner takes a jsonb record set for
   // 100 rows and would otherwise hash-join them against a sequential scan of every workflow.
+  // A lone member is looked up with `=`: its estimate (one row) is the same whatever the id, so
+  // after five executions Postgres keeps the generic plan instead of planning the statement
+  // again on every call, which cost it more than running it (bench/JOURNAL.md, Session 20). With
+  // `any`, a generic plan would guess ten ids, and a custom plan stays cheaper.
+  const ids = rows.map((r) => r.id);
+  const byKey = ids.length === 1 ? sql`w.id = ${ids[0]}::text` : sql`w.id = any(${ids}::text[])`;
   // A fired timer must still be armed at its version (only a transition of its workflow, which
   // moves the version, deletes or re-arms a timer row, so the version guard keeps this true).
   // A scalar subquery, not `exists`: Postgres may run an `exists` under OR as a hashed subplan,
@@ -53,7 +59,7 @@ export function transitionsStatement(commits: TransitionCommit[], options: { con
     update workflows w set status = x.status, state = x.state, state_paths = x.state_paths, snapshot = x.snapshot,
       output = x.output, error = x.error, version = w.version + 1, updated_at = x.at
     from members x
-    where w.id = any(${rows.map((r) => r.id)}::text[]) and w.id = x.id and w.version = x.expected ${firesTimers ? timerArmed : sql``}
+    where ${byKey} and w.id = x.id and w.version = x.expected ${firesTimers ? timerArmed : sql``}
     returning x.i, w.id, w.version, w.state, w.status, w.snapshot)`;
   const history = sql`hist as (insert into workflow_history (workflow_id, version, event_type, event, event_id, from_state, to_state, status, snapshot, at)
     select u.id, u.version, x.event_type, x.event, x.event_id, x.from_state, u.state, u.status, u.snapshot, x.at
