@@ -36,11 +36,11 @@ export function readChildrenCpuSeconds(): number {
 /**
  * CPU seconds (user + system) used so far by each process named `postgres` on this machine: the
  * postmaster, its backends and its background workers (WAL writer, checkpointer, autovacuum),
- * keyed by pid and start time (a pid reused by a new process is another key). Undefined when
- * there is none to read (not Linux, or no local server).
+ * keyed by pid and start time (a pid reused by a new process is another key).
  */
 export type PostgresCpu = Map<string, number>;
 
+/** Reads every local Postgres process's CPU; undefined when there is none to read (not Linux, or no local server). */
 export function readPostgresCpu(): PostgresCpu | undefined {
   let pids: string[];
   try {
