@@ -4,6 +4,7 @@ import { describeError, type BusLogger } from './bus-logger.js';
 import { EventBusClosedError, EventBusStartupError } from './event-bus-errors.js';
 import { redisAddress } from './redis-address.js';
 import { RedisChannelSubscriptions, type Decoder } from './redis-channel-subscriptions.js';
+import { RedisPublishBatch } from './redis-publish-batch.js';
 import { settleWithin } from './settle-within.js';
 import { decodeTransition, decodeWork, encodeTransition, encodeWork } from './transition-codec.js';
 
@@ -40,8 +41,9 @@ function newClient(options: NonNullable<Parameters<typeof createClient>[0]>) {
  * incoming messages never delays a publish and a reconnect of one does not
  * replay the other's state. Channels: `<prefix>:wf:<workflowId>` and
  * `<prefix>:firehose`; payloads are the JSON of a TransitionMessage. Every
- * publish goes to both, pipelined on one connection, so each subscriber sees
- * one publisher's messages in publish order. Subscribers in the publishing process get the
+ * publish goes to both; the publishes of one event-loop turn go out as one
+ * command (RedisPublishBatch) on one connection, so each subscriber sees one
+ * publisher's messages in publish order. Subscribers in the publishing process get the
  * message at once, without the Redis round trip, and its echo from Redis is dropped (so they
  * also hear their own replica's transitions while Redis is down). Work announcements (WorkMessage)
  * go to `<prefix>:work` only, so replicas wake for claimable work without
@@ -68,6 +70,7 @@ export class RedisEventBus implements EventBus {
   readonly #publisher: Client;
   readonly #subscriber: Client;
   readonly #subscriptions: RedisChannelSubscriptions;
+  readonly #batch: RedisPublishBatch;
   readonly #statusListeners = new Set<(status: BusStatus) => void>();
   #phase: 'new' | 'starting' | 'running' | 'closed' = 'new';
   #status: BusStatus = { ok: false, message: 'not started' };
@@ -96,6 +99,11 @@ export class RedisEventBus implements EventBus {
     // sent when the connection is back.
     this.#publisher = this.#createClient(options.url, 'publisher', connectTimeout, true);
     this.#subscriber = this.#createClient(options.url, 'subscriber', connectTimeout, false);
+    this.#batch = new RedisPublishBatch(this.#publisher, {
+      timeoutMs: this.#commandTimeoutMs,
+      onScriptsRefused: (error) =>
+        this.#logger.info('redis refuses EVAL; publishing one command per message', { address: this.#address, error: describeError(error) }),
+    });
     this.#subscriptions = new RedisChannelSubscriptions(
       {
         subscribe: (channel, listener) => this.#subscriber.subscribe(channel, listener),
@@ -162,12 +170,7 @@ export class RedisEventBus implements EventBus {
       this.#dropped++;
       return;
     }
-    let failure: unknown = 'timed out';
-    const sent = Promise.all(channels.map((channel) => this.#publisher.publish(channel, text))).catch((error: unknown) => {
-      failure = error;
-      throw error;
-    });
-    const outcome = await settleWithin(sent, this.#commandTimeoutMs);
+    const { outcome, failure } = await this.#batch.add(channels, text);
     if (outcome === 'fulfilled') {
       this.#publishFailing = false;
       return;
