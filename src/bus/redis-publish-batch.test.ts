@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { createClient } from 'redis';
+import { createClient, ErrorReply } from 'redis';
 import type { TransitionMessage, WorkMessage } from '../engine/ports/event-bus.js';
-import { MAX_PAIRS_PER_CALL } from './redis-publish-batch.js';
+import { MAX_PAIRS_PER_CALL, RedisPublishBatch, type PublishingClient } from './redis-publish-batch.js';
 import { createRedisEventBus, type RedisEventBus } from './redis-event-bus.js';
 import { CapturingLogger } from './test-support/capturing-logger.js';
 import { transition } from './test-support/messages.js';
@@ -95,5 +95,66 @@ describe('RedisEventBus publish batches (own redis-server)', { skip: redisServer
     assert.equal(notes.length, 1);
     assert.match(String(notes[0]?.fields.error), /NOPERM.*'eval'/);
     assert.deepEqual(publisher.status(), { ok: true, message: '' });
+  });
+});
+
+/** A client that records what it was asked to send and answers as told. */
+class ScriptedClient implements PublishingClient {
+  readonly sent: string[][] = [];
+  constructor(private readonly evalOutcome: (call: number) => Error | undefined) {}
+  eval(_script: string, options: { arguments: string[] }): Promise<unknown> {
+    const error = this.evalOutcome(this.sent.filter((s) => s[0] === 'EVAL').length);
+    this.sent.push(['EVAL', ...options.arguments]);
+    return error ? Promise.reject(error) : Promise.resolve(options.arguments.length / 2);
+  }
+  publish(channel: string, message: string): Promise<unknown> {
+    this.sent.push(['PUBLISH', channel, message]);
+    return Promise.resolve(1);
+  }
+}
+
+describe('RedisPublishBatch', () => {
+  const refusals: unknown[] = [];
+  const batch = (client: PublishingClient) => new RedisPublishBatch(client, { timeoutMs: 1_000, onScriptsRefused: (e) => refusals.push(e) });
+  beforeEach(() => refusals.splice(0));
+
+  it('settles every add of a turn with the one command that carried them', async () => {
+    const client = new ScriptedClient(() => undefined);
+    const b = batch(client);
+    const outcomes = await Promise.all([b.add(['wf:1', 'firehose'], 'm1'), b.add(['work'], 'w1')]);
+    assert.deepEqual(outcomes, [{ outcome: 'fulfilled' }, { outcome: 'fulfilled' }]);
+    assert.deepEqual(client.sent, [['EVAL', 'wf:1', 'm1', 'firehose', 'm1', 'work', 'w1']]);
+    await b.add(['wf:1'], 'm2');
+    assert.equal(client.sent.length, 2, 'the next turn is a command of its own');
+  });
+
+  it('sends what Redis refused to run as a script as PUBLISHes, and stays with them', async () => {
+    const client = new ScriptedClient(() => new ErrorReply("NOPERM User default has no permissions to run the 'eval' command"));
+    const b = batch(client);
+    assert.deepEqual(await b.add(['a', 'b'], 'm1'), { outcome: 'fulfilled' });
+    await b.add(['a'], 'm2');
+    assert.deepEqual(client.sent, [['EVAL', 'a', 'm1', 'b', 'm1'], ['PUBLISH', 'a', 'm1'], ['PUBLISH', 'b', 'm1'], ['PUBLISH', 'a', 'm2']]);
+    assert.equal(refusals.length, 1);
+  });
+
+  it('resends only the calls Redis refused when a large turn is split', async () => {
+    const client = new ScriptedClient((call) => (call === 1 ? new ErrorReply('BUSY Redis is busy running a script') : undefined));
+    const b = batch(client);
+    const messages = Array.from({ length: MAX_PAIRS_PER_CALL + 1 }, (_, i) => `m${i}`);
+    const outcomes = await Promise.all(messages.map((m) => b.add(['c'], m)));
+    assert.ok(outcomes.every((o) => o.outcome === 'fulfilled'));
+    const published = client.sent.filter((s) => s[0] === 'PUBLISH').map((s) => s[2]);
+    assert.deepEqual(published, [messages.at(-1)], 'the second call alone, not the first again');
+  });
+
+  it('fails the turn, scripts kept, for an outage or a PUBLISH the script was not allowed', async () => {
+    for (const error of [new Error('Socket closed unexpectedly'), new ErrorReply("PUBLISH to a refused: ERR The user executing the script can't run this command")]) {
+      const client = new ScriptedClient(() => error);
+      const b = batch(client);
+      assert.deepEqual(await b.add(['a'], 'm1'), { outcome: 'rejected', failure: error });
+      await b.add(['a'], 'm2');
+      assert.deepEqual(client.sent.map((s) => s[0]), ['EVAL', 'EVAL'], 'nothing resent, still scripts');
+    }
+    assert.equal(refusals.length, 0);
   });
 });

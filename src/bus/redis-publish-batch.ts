@@ -1,3 +1,4 @@
+import { ErrorReply } from 'redis';
 import { settleWithin, type Settlement } from './settle-within.js';
 
 /** What the batch needs of a node-redis client. */
@@ -12,6 +13,9 @@ export interface BatchOutcome {
   failure?: unknown;
 }
 
+/** How the script's own error starts: a PUBLISH in it was refused (see PUBLISH_PAIRS_SCRIPT). */
+const PUBLISH_REFUSED = 'PUBLISH to ';
+
 /**
  * Publishes each (channel, message) pair of ARGV in order, in one command. A refused PUBLISH (an
  * ACL) ends it with an error that names the command and channel, which Redis's own message for a
@@ -19,7 +23,7 @@ export interface BatchOutcome {
  */
 export const PUBLISH_PAIRS_SCRIPT = `for i = 1, #ARGV, 2 do
   local r = redis.pcall('PUBLISH', ARGV[i], ARGV[i + 1])
-  if type(r) == 'table' and r.err then return redis.error_reply('PUBLISH to ' .. ARGV[i] .. ' refused: ' .. r.err) end
+  if type(r) == 'table' and r.err then return redis.error_reply('${PUBLISH_REFUSED}' .. ARGV[i] .. ' refused: ' .. r.err) end
 end
 return #ARGV / 2`;
 
@@ -40,8 +44,9 @@ export const MAX_PAIRS_PER_CALL = 256;
  * The batch is sent from `process.nextTick`: after the synchronous fan-out that fills it, and
  * before node-redis's own immediate that writes its queue, so batching adds no turn.
  *
- * Where EVAL is refused (an ACL without `eval`, a proxy without scripts), the batch and every
- * later one go out as plain PUBLISHes, pipelined, and `onScriptsRefused` is called once.
+ * Where Redis refuses the EVAL itself (an ACL without `eval`, a read-only replica, a proxy
+ * without scripts, a server out of memory for a script), the batch and every later one go out as
+ * plain PUBLISHes, pipelined, and `onScriptsRefused` is called once.
  */
 export class RedisPublishBatch {
   readonly #client: PublishingClient;
@@ -56,11 +61,6 @@ export class RedisPublishBatch {
     this.#client = client;
     this.#timeoutMs = options.timeoutMs;
     this.#onScriptsRefused = options.onScriptsRefused;
-  }
-
-  /** Whether batches still go out as scripts (false after Redis refused EVAL). */
-  get usesScripts(): boolean {
-    return this.#scripts;
   }
 
   /** Queues `message` on each channel; settles when this turn's batch did (bounded by the timeout). */
@@ -87,28 +87,36 @@ export class RedisPublishBatch {
   }
 
   async #send(pairs: string[]): Promise<void> {
+    let plain = pairs;
+    let failure: { error: unknown } | undefined;
     if (this.#scripts) {
-      try {
-        await Promise.all(chunks(pairs, MAX_PAIRS_PER_CALL * 2).map((args) => this.#client.eval(PUBLISH_PAIRS_SCRIPT, { arguments: args })));
-        return;
-      } catch (error) {
-        // Only a refusal of EVAL itself: then nothing of the batch was published. Anything else
-        // (an outage, a PUBLISH the script was not allowed) fails the batch as a PUBLISH would.
-        if (!refusesScripts(error)) throw error;
+      const calls = chunks(pairs, MAX_PAIRS_PER_CALL * 2);
+      const results = await Promise.allSettled(calls.map((args) => this.#client.eval(PUBLISH_PAIRS_SCRIPT, { arguments: args })));
+      plain = [];
+      results.forEach((result, i) => {
+        if (result.status === 'fulfilled') return;
+        // Redis refused the EVAL itself, so nothing of that call was published: it goes again as
+        // PUBLISHes. An outage or a PUBLISH the script was not allowed fails the batch.
+        if (!refusesScripts(result.reason)) {
+          failure ??= { error: result.reason };
+          return;
+        }
+        plain.push(...calls[i]!);
+        if (!this.#scripts) return;
         this.#scripts = false;
-        this.#onScriptsRefused(error);
-      }
+        this.#onScriptsRefused(result.reason);
+      });
     }
     const published: Promise<unknown>[] = [];
-    for (let i = 0; i < pairs.length; i += 2) published.push(this.#client.publish(pairs[i]!, pairs[i + 1]!));
+    for (let i = 0; i < plain.length; i += 2) published.push(this.#client.publish(plain[i]!, plain[i + 1]!));
     await Promise.all(published);
+    if (failure) throw failure.error;
   }
 }
 
-/** Redis's answer when EVAL itself may not run: no permission for it, or no such command. */
+/** An error Redis answered for the EVAL (not an outage), other than the script's refused PUBLISH. */
 function refusesScripts(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  return /NOPERM.*'eval'|unknown command 'eval'|ERR unknown command.*eval/i.test(error.message);
+  return error instanceof ErrorReply && !error.message.startsWith(PUBLISH_REFUSED);
 }
 
 function chunks(items: string[], size: number): string[][] {
