@@ -36,6 +36,8 @@ export interface BenchOptions {
   serverPoolSize: number | undefined;
   /** Run the compiled server (dist/, `make build`) instead of src/main.ts through tsx. */
   compiled: boolean;
+  /** The compiled tree to run with `compiled` (default the repository's dist/); `--dist` sets both. */
+  distDir: string | undefined;
   cpuProfDir: string | undefined;
   outDir: string;
   writeResults: boolean;
@@ -81,6 +83,8 @@ export const USAGE = `usage: node --import tsx bench/run.ts [options]
   --machine ID|auto      machine to drive (default auto: bench-counter, else incident-triage)
   --server-pool N        DATABASE_POOL_SIZE of the server (default: the server's own)
   --compiled             run the server from dist/ (make build first) instead of through tsx
+  --dist DIR             run the compiled server from DIR, a copy of dist/ inside this repository so that it
+                         finds node_modules (implies --compiled; bench/ab.ts saves such copies)
   --cpu-prof             write the server's V8 CPU profile (one per server started) on stop
   --cpu-prof-dir DIR     where the profiles go (default bench/out/profiles; implies --cpu-prof)
   --out-dir DIR          where <timestamp>.json goes (default bench/out)
@@ -125,6 +129,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
       machine: { type: 'string' },
       'server-pool': { type: 'string' },
       compiled: { type: 'boolean' },
+      dist: { type: 'string' },
       'cpu-prof': { type: 'boolean' },
       'cpu-prof-dir': { type: 'string' },
       'out-dir': { type: 'string' },
@@ -212,7 +217,8 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
     },
     machine: values.machine ?? 'auto',
     serverPoolSize: values['server-pool'] === undefined ? undefined : int('server-pool', 10),
-    compiled: values.compiled ?? false,
+    compiled: (values.compiled ?? false) || values.dist !== undefined,
+    distDir: values.dist,
     cpuProfDir: values['cpu-prof'] || values['cpu-prof-dir'] ? values['cpu-prof-dir'] ?? 'bench/out/profiles' : undefined,
     outDir: values['out-dir'] ?? 'bench/out',
     writeResults: values['write-results'] ?? false,

@@ -145,8 +145,8 @@ class ServerSource {
   constructor(private readonly options: BenchOptions) {}
 
   #start(): Promise<BenchServer> {
-    const { databaseUrl, serverPoolSize: poolSize, cpuProfDir, compiled } = this.options;
-    return startBenchServer({ databaseUrl, poolSize, cpuProfDir, compiled });
+    const { databaseUrl, serverPoolSize: poolSize, cpuProfDir, compiled, distDir } = this.options;
+    return startBenchServer({ databaseUrl, poolSize, cpuProfDir, compiled, distDir });
   }
 
   async with<T>(body: (server: BenchServer) => Promise<T>): Promise<T> {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startServerProcess, type ServerProcess } from '../tests/helpers/server-process.js';
@@ -18,6 +18,8 @@ export interface BenchServerOptions {
   env?: Record<string, string>;
   /** Run the compiled server (`make build`: dist/src/main.js) instead of src/main.ts through tsx. */
   compiled?: boolean;
+  /** The compiled tree `compiled` runs (default the repository's dist/). */
+  distDir?: string | undefined;
 }
 
 /** A server child process with a store of its own. */
@@ -47,8 +49,9 @@ export interface BenchServer {
 export async function startBenchServer(options: BenchServerOptions): Promise<BenchServer> {
   const schema = `bench_${randomBytes(5).toString('hex')}`;
   // The benchmark's own machine (bench-counter) is loaded beside the shipped ones.
-  const machineModule = fileURLToPath(new URL(options.compiled ? '../dist/bench/bench-counter-machine.js' : './bench-counter-machine.ts', import.meta.url));
-  const entry = fileURLToPath(new URL('../dist/src/main.js', import.meta.url));
+  const dist = resolve(options.distDir ?? fileURLToPath(new URL('../dist', import.meta.url)));
+  const machineModule = options.compiled ? join(dist, 'bench/bench-counter-machine.js') : fileURLToPath(new URL('./bench-counter-machine.ts', import.meta.url));
+  const entry = join(dist, 'src/main.js');
   if (options.compiled && !existsSync(entry)) throw new Error(`${entry} is missing: run 'make build' first (--compiled)`);
   const env: Record<string, string> = { LOG_LEVEL: 'info', EXTRA_MODULES: machineModule, ...options.env };
   if (options.databaseUrl) Object.assign(env, { DATABASE_URL: options.databaseUrl, DATABASE_SCHEMA: schema });

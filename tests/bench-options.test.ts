@@ -23,6 +23,12 @@ describe('bench options (bench/bench-options.ts)', () => {
     assert.throws(() => parseBenchArgs(['--write-results', '--runs', '1'], postgres), (e: unknown) => e instanceof UsageError && /--runs >= 2/.test(e.message));
   });
 
+  it('runs a compiled tree of --dist, the repository\'s dist/ with --compiled alone', () => {
+    assert.deepEqual([parseBenchArgs(['--dist', 'bench/out/ab/x'], {}).compiled, parseBenchArgs(['--dist', 'bench/out/ab/x'], {}).distDir], [true, 'bench/out/ab/x']);
+    assert.deepEqual([parseBenchArgs(['--compiled'], {}).compiled, parseBenchArgs(['--compiled'], {}).distDir], [true, undefined]);
+    assert.equal(parseBenchArgs([], {}).compiled, false);
+  });
+
   it('pairs a ceiling level with each engine level unless --unpaired', () => {
     assert.equal(parseBenchArgs([], {}).pairCeiling, true);
     assert.equal(parseBenchArgs(['--unpaired'], {}).pairCeiling, false);
