@@ -36,17 +36,18 @@ export const MAX_PAIRS_PER_CALL = 256;
 /**
  * The PUBLISHes of one event-loop turn, sent to Redis as one EVAL of a script that publishes
  * them in order: node-redis's cost per command (its queue entry, promise, encoding and reply) is
- * paid once per turn. In a timer burst (64 firings a commit, 128 PUBLISHes) the server spent
- * 51-61 us of CPU a firing against 62-74 with a command per message; at 8 publishes a turn the
- * difference is within the noise (bench/JOURNAL.md, Session 21). Subscribers see the same
+ * paid once per turn. In a timer burst (64 firings a commit, 128 PUBLISHes) the server used
+ * 55-59% of a core against 64-69% with a command per message (six pairs); at 8 publishes a turn
+ * the difference is within the noise (bench/JOURNAL.md, Session 21). Subscribers see the same
  * messages on the same channels in the same order as with one PUBLISH each.
  *
  * The batch is sent from `process.nextTick`: after the synchronous fan-out that fills it, and
  * before node-redis's own immediate that writes its queue, so batching adds no turn.
  *
- * Where Redis refuses the EVAL itself (an ACL without `eval`, a read-only replica, a proxy
- * without scripts, a server out of memory for a script), the batch and every later one go out as
- * plain PUBLISHes, pipelined, and `onScriptsRefused` is called once.
+ * Where Redis answers the EVAL itself with an error (an ACL without `eval`, a proxy without
+ * scripts), the refused calls and every later batch go out as plain PUBLISHes, pipelined, and
+ * `onScriptsRefused` is called once. (Redis 7 runs the script on a read-only replica and past
+ * `maxmemory`, as it does PUBLISH.)
  */
 export class RedisPublishBatch {
   readonly #client: PublishingClient;
