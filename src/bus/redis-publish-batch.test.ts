@@ -142,7 +142,7 @@ describe('RedisPublishBatch', () => {
     const b = batch(client);
     const messages = Array.from({ length: MAX_PAIRS_PER_CALL + 1 }, (_, i) => `m${i}`);
     const outcomes = await Promise.all(messages.map((m) => b.add(['c'], m)));
-    assert.ok(outcomes.every((o) => o.outcome === 'fulfilled'));
+    assert.ok(outcomes.every((o) => o.outcome === 'fulfilled'), 'every message of the turn sent');
     const published = client.sent.filter((s) => s[0] === 'PUBLISH').map((s) => s[2]);
     assert.deepEqual(published, [messages.at(-1)], 'the second call alone, not the first again');
   });
