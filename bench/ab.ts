@@ -47,7 +47,7 @@ function compare(args: string[]): number {
   const pairsAt = own.indexOf('--pairs');
   const pairs = pairsAt === -1 ? 3 : Number(own[pairsAt + 1]);
   const names = pairsAt === -1 ? own : own.filter((_, i) => i !== pairsAt && i !== pairsAt + 1);
-  if (names.length !== 2 || !Number.isInteger(pairs) || pairs < 1) return fail(USAGE);
+  if (names.length !== 2 || names[0] === names[1] || !Number.isInteger(pairs) || pairs < 1) return fail(USAGE);
   const clash = passed.find((option) => OWN_OPTIONS.includes(option.split('=')[0]!));
   if (clash) return fail(`ab: ${clash} is set by ab.ts itself`);
   const [a, b] = names as [string, string];
