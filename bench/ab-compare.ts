@@ -50,9 +50,9 @@ export function metricsOf(report: BenchReport): Metric[] {
     const t = timers.median;
     add('timers all committed ms', t.allCommittedMs, 'lower');
     add('timers all stamped ms', t.allFiredMs, 'lower');
-    add('timers server CPU %', t.burstCpu?.serverCpuPct, 'lower');
-    add('timers server us/timer', t.burstCpu?.serverUsPerTimer, 'lower');
-    add('timers Postgres us/timer', t.burstCpu?.postgresUsPerTimer, 'lower');
+    add('timers server CPU %', t.burstCpu.serverCpuPct, 'lower');
+    add('timers server us/timer', t.burstCpu.serverUsPerTimer, 'lower');
+    add('timers Postgres us/timer', t.burstCpu.postgresUsPerTimer, 'lower');
   }
   return out;
 }
