@@ -6,6 +6,7 @@ import { pickBenchMachine, type BenchMachine } from './bench-machines.js';
 import { CeilingTable, type CeilingLevelOptions } from './ceiling-bench.js';
 import type { BenchServer } from './bench-server.js';
 import { ownedKeys, runClosedLoop, runOpenLoop } from './load-runner.js';
+import { startCommitMeter, type CommitShare } from './commit-meter.js';
 import { cpuUsPerOp, startCpuMeter } from './process-stats.js';
 import { summarize, type LatencySummary } from './stats.js';
 import { startWorkflows, waitUntilReady } from './workflow-fleet.js';
@@ -35,6 +36,8 @@ export interface EngineLevel {
   /** CPU per transition, in microseconds: the server's and Postgres's (see serverCpuPct, postgresCpuPct). */
   serverUsPerTransition: number;
   postgresUsPerTransition: number;
+  /** The server's group commits over the level (its /metrics); absent from a server without them. */
+  commit?: CommitShare;
   /** The ceiling measured right before this level (see EngineOptions.pairedCeiling); absent without one. */
   ceiling?: PairedCeiling;
 }
@@ -184,18 +187,22 @@ async function level(
 /**
  * A level's measurement around `run`: a warm-up first (it opens every connection and JIT-compiles
  * both sides, outside the timing), the watchers drained and reset, then the server's and this
- * process's CPU over the run and what the watchers saw of it.
+ * process's CPU over the run, the server's group commits, and what the watchers saw of it.
  */
 async function measureLevel<R extends { perSec: number }>(server: BenchServer, watchers: WatchFleet, warmup: () => Promise<unknown>, run: () => Promise<R>) {
   await warmup();
   await watchers.settle(5_000);
   watchers.reset();
+  // Scraped outside the CPU meter's window: a scrape is work of its own on the server.
+  const commits = await startCommitMeter(server.baseUrl);
   const cpu = startCpuMeter(server.pid, server.localPostgres);
   const result = await run();
   const usage = cpu();
+  const commit = await commits();
   const watchMissed = await watchers.settle(5_000);
   return {
     result,
+    ...(commit ? { commit } : {}),
     watch: summarize(watchers.latencies()),
     watchMissed,
     ...usage,

@@ -79,9 +79,14 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
     },
   });
   const commitBatchSizes = metrics.commitBatchSize.series({});
+  const commitDurations = metrics.commitDuration.series({});
+  const onCommitBatch = (size: number, seconds: number) => {
+    commitBatchSizes.observe(size);
+    commitDurations.observe(seconds);
+  };
   const engine = createWorkflowEngine({
     // Store errors, commit spans, bus counts and trace context in messages (telemetry/instrumented-*.ts).
-    store: instrumentStore(new PostgresWorkflowStore(database.db, { onCommitBatch: (size) => commitBatchSizes.observe(size) }), metrics),
+    store: instrumentStore(new PostgresWorkflowStore(database.db, { onCommitBatch }), metrics),
     bus: instrumentBus(bus, metrics),
     machines: [...shippedMachines, ...extra.machines],
     tools: toolInvoker,

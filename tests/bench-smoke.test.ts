@@ -63,6 +63,7 @@ describe('benchmark harness (smoke run)', () => {
       assert.ok(level.serverCpuPct >= 0 && level.serverUsPerTransition >= 0, JSON.stringify(level));
       assertPostgresCpu(level.postgresCpuPct, level.postgresUsPerTransition);
       assertSchedulerShares(level);
+      assertCommits(level);
       if (process.env.DATABASE_URL) {
         // A ceiling level ran right before this one, and the ratio is over it.
         const paired = level.ceiling;
@@ -78,6 +79,7 @@ describe('benchmark harness (smoke run)', () => {
     );
     for (const level of engine.openLevels) {
       assert.ok(level.perSec > 0 && level.mostOutstanding >= 1, JSON.stringify(level));
+      assertCommits(level);
       assertLatency(level.reply, options.engine.transitions);
       assert.equal(level.watchMissed, 0, 'every watched transition reaches its watcher');
       assertLatency(level.watch, options.engine.transitions);
@@ -155,6 +157,15 @@ function assertSchedulerShares(share: { machineCpuPct: number; serverWaitPct: nu
   // The server and this process both ran, so the machine was busy; a wait is a share of the time.
   assert.ok(share.machineCpuPct > 0, JSON.stringify(share));
   assert.ok(share.serverWaitPct >= 0 && share.serverWaitPct <= 101, JSON.stringify(share));
+}
+
+/** Every SendEvent of a level committed through the server's group commit, timed by its histograms. */
+function assertCommits(level: { transitions: number; commit?: { batches: number; meanBatch: number; meanMs: number } }): void {
+  const commit = level.commit;
+  assert.ok(commit, `the level reports its group commits: ${JSON.stringify(level)}`);
+  assert.ok(commit.batches >= 1 && commit.batches <= level.transitions, `${commit.batches} batches for ${level.transitions} transitions`);
+  assert.ok(commit.meanBatch >= 1, `a batch holds at least one transition: ${JSON.stringify(commit)}`);
+  assert.ok(commit.meanMs > 0, `a commit takes time: ${JSON.stringify(commit)}`);
 }
 
 /** Measured (a number, possibly 0 in so short a run) for a Postgres on this machine, else NaN (PGlite, a remote server). */

@@ -51,7 +51,8 @@ export interface PostgresWorkflowStoreOptions {
   minOverlappingCommitBatch?: number;
   /**
    * Called after every group commit with its size (transitions) and duration in seconds, e.g.
-   * for the `orchestrator_commit_batch_size` histogram. Must not throw.
+   * for the `orchestrator_commit_batch_size` and `orchestrator_commit_duration_seconds`
+   * histograms. Must not throw.
    */
   onCommitBatch?: (size: number, seconds: number) => void;
 }

@@ -18,7 +18,7 @@ const CATALOG = [
   'orchestrator_rpc_requests_total', 'orchestrator_rpc_request_duration_seconds', 'orchestrator_rpc_in_flight',
   'http_requests_total', 'http_request_duration_seconds',
   'orchestrator_workflows_started_total', 'orchestrator_workflows_finished_total', 'orchestrator_workflows_running',
-  'orchestrator_transitions_total', 'orchestrator_transition_duration_seconds', 'orchestrator_commit_batch_size', 'orchestrator_transition_conflicts_total',
+  'orchestrator_transitions_total', 'orchestrator_transition_duration_seconds', 'orchestrator_commit_batch_size', 'orchestrator_commit_duration_seconds', 'orchestrator_transition_conflicts_total',
   'orchestrator_timer_lag_seconds', 'orchestrator_timers_fired_total', 'orchestrator_timers_pending',
   'orchestrator_tasks_pending', 'orchestrator_tasks_running', 'orchestrator_task_schedule_to_start_seconds',
   'orchestrator_tool_calls_total', 'orchestrator_tool_call_duration_seconds', 'orchestrator_tool_retries_total', 'orchestrator_tool_timeouts_total',
@@ -169,6 +169,11 @@ describe('telemetry: /metrics and traces from the real server', () => {
       assert.ok(sumOf(samples, 'orchestrator_transitions_total', { ...machine, source }) >= 1, source);
       assert.ok(sumOf(samples, 'orchestrator_transition_duration_seconds_count', { source }) >= 1, source);
     }
+    // fetch, the timer and finish went through group commit (the tool result commits alone).
+    const batches = sumOf(samples, 'orchestrator_commit_duration_seconds_count');
+    assert.ok(batches >= 3, `three group commits timed, got ${batches}`);
+    assert.equal(batches, sumOf(samples, 'orchestrator_commit_batch_size_count'), 'every batch timed once and sized once');
+    assert.ok(sumOf(samples, 'orchestrator_commit_duration_seconds_sum') > 0, 'the commits took time');
     assert.ok(sumOf(samples, 'orchestrator_timers_fired_total') >= 1, 'a timer fired');
     assert.ok(sumOf(samples, 'orchestrator_timer_lag_seconds_count') >= 1, 'a timer lag observed');
     assert.equal(sumOf(samples, 'orchestrator_tool_calls_total', { tool: 'http.request', outcome: 'ok' }), 1);
@@ -183,7 +188,7 @@ describe('telemetry: /metrics and traces from the real server', () => {
 
   it('uses the SLO thresholds as buckets and never an id as a label', async () => {
     const samples = await scrape(server.baseUrl);
-    for (const histogram of ['orchestrator_rpc_request_duration_seconds', 'http_request_duration_seconds', 'orchestrator_transition_duration_seconds']) {
+    for (const histogram of ['orchestrator_rpc_request_duration_seconds', 'http_request_duration_seconds', 'orchestrator_transition_duration_seconds', 'orchestrator_commit_duration_seconds']) {
       const bounds = new Set(samples.filter((s) => s.name === `${histogram}_bucket`).map((s) => s.labels.le));
       for (const le of ['0.005', '0.25', '1', '10', '+Inf']) assert.ok(bounds.has(le), `${histogram} has le=${le}`);
     }

@@ -1,0 +1,40 @@
+import { parsePrometheusText, sumOf, type Sample } from '../tests/helpers/prometheus-text.js';
+import { round } from './stats.js';
+
+/** The server's group commits over a stretch of a run, from its own histograms. */
+export interface CommitShare {
+  /** Group commits (database round trips of the batcher). */
+  batches: number;
+  /** Transitions per group commit, on average. */
+  meanBatch: number;
+  /** One group commit's time, on average, in ms: what the database takes of a transition's latency. */
+  meanMs: number;
+}
+
+const SIZE = 'orchestrator_commit_batch_size';
+const DURATION = 'orchestrator_commit_duration_seconds';
+
+/**
+ * Reads the server's /metrics now; the returned function reads it again and gives the group
+ * commits in between, or undefined when the server does not export them (a build from before
+ * the duration histogram, compared with bench/ab.ts) or made none.
+ */
+export async function startCommitMeter(baseUrl: string): Promise<() => Promise<CommitShare | undefined>> {
+  const before = await scrape(baseUrl);
+  return async () => commitsBetween(before, await scrape(baseUrl));
+}
+
+/** The group commits between two scrapes of one server (see startCommitMeter). */
+export function commitsBetween(before: Sample[], after: Sample[]): CommitShare | undefined {
+  const delta = (name: string) => sumOf(after, name) - sumOf(before, name);
+  const batches = delta(`${DURATION}_count`);
+  const sized = delta(`${SIZE}_count`);
+  if (!(batches > 0) || !(sized > 0)) return undefined;
+  return { batches, meanBatch: round(delta(`${SIZE}_sum`) / sized), meanMs: round((delta(`${DURATION}_sum`) / batches) * 1000, 3) };
+}
+
+async function scrape(baseUrl: string): Promise<Sample[]> {
+  const res = await fetch(`${baseUrl}/metrics`);
+  if (!res.ok) throw new Error(`GET ${baseUrl}/metrics answered ${res.status}`);
+  return parsePrometheusText(await res.text()).samples;
+}

@@ -1,0 +1,25 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { commitsBetween } from '../bench/commit-meter.js';
+import type { Sample } from './helpers/prometheus-text.js';
+
+const scrape = (batches: number, transitions: number, seconds: number): Sample[] => [
+  { name: 'orchestrator_commit_batch_size_count', labels: {}, value: batches },
+  { name: 'orchestrator_commit_batch_size_sum', labels: {}, value: transitions },
+  { name: 'orchestrator_commit_duration_seconds_count', labels: {}, value: batches },
+  { name: 'orchestrator_commit_duration_seconds_sum', labels: {}, value: seconds },
+  { name: 'orchestrator_commit_duration_seconds_bucket', labels: { le: '+Inf' }, value: batches },
+];
+
+describe('the bench commit meter', () => {
+  it('gives the group commits between two scrapes: their number, mean size and mean time', () => {
+    // 100 batches of 800 transitions in 0.125 s after the warm-up's 10 of 10 in 0.5 s.
+    assert.deepEqual(commitsBetween(scrape(10, 10, 0.5), scrape(110, 810, 0.625)), { batches: 100, meanBatch: 8, meanMs: 1.25 });
+  });
+
+  it('gives nothing for a server without the duration histogram (an older build) or without commits', () => {
+    const sizesOnly = (n: number) => scrape(n, n, 0).filter((s) => !s.name.startsWith('orchestrator_commit_duration'));
+    assert.equal(commitsBetween(sizesOnly(1), sizesOnly(5)), undefined);
+    assert.equal(commitsBetween(scrape(7, 9, 0.1), scrape(7, 9, 0.1)), undefined);
+  });
+});
