@@ -15,7 +15,7 @@ export const BATCH_BUCKETS: readonly number[] = [1, 2, 4, 8, 16, 32, 64, 128];
  * A group commit's time: a healthy database answers in a millisecond or two (a WAL flush), so the
  * buckets start below the RPC ones; the SLO threshold 0.25 s is a bound here too.
  */
-export const COMMIT_SECONDS_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
+const COMMIT_SECONDS_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
 /** Timers fire up to a poll interval late by design, and much later after an outage. */
 const LAG_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
