@@ -50,6 +50,7 @@ export interface App {
 export async function createApp(config: Config, logger: Logger): Promise<App> {
   const build = readBuildInfo();
   const metrics = new Metrics({ version: build.version, commit: build.gitCommit });
+  const poolWaits = metrics.storePoolWait.series({});
   const database = await openDatabase({
     url: config.databaseUrl,
     dataDir: config.dataDir,
@@ -57,6 +58,7 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
     poolSize: config.databasePoolSize,
     queryTimeoutMs: config.databaseQueryTimeoutMs,
     startupTimeoutMs: config.startupTimeoutMs,
+    onConnectionWait: (seconds) => poolWaits.observe(seconds),
     logger,
   });
   await migrateToLatest(database.db, logger);

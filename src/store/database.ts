@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql } from 'kysely';
+import type { Dialect } from 'kysely';
 import { namePreparedStatements } from './prepared-statements.js';
 import pg from 'pg';
 import type { Logger } from '../telemetry/logger.js';
@@ -8,6 +9,7 @@ import { StoreUnavailableError } from '../engine/errors.js';
 import { reasonOf } from './errors.js';
 import { PGliteDialect } from './pglite-dialect.js';
 import { lockDataDir } from './pglite-lock.js';
+import { timeConnectionWaits } from './pool-wait.js';
 import type { StoreSchema } from './schema.js';
 
 export interface DatabaseOptions {
@@ -38,6 +40,8 @@ export interface DatabaseOptions {
    * instead of an empty database. Tests clone a migrated template this way: much faster than initdb.
    */
   pgliteTemplate?: Blob;
+  /** Told how long each query waited for a connection, in seconds (metrics; see pool-wait.ts). */
+  onConnectionWait?: (seconds: number) => void;
 }
 
 /**
@@ -105,7 +109,7 @@ async function openPostgres(options: DatabaseOptions, url: string, schema: strin
     client.on('error', () => {});
     namePreparedStatements(client);
   });
-  const db = new Kysely<StoreSchema>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<StoreSchema>({ dialect: timed(new PostgresDialect({ pool }), options) });
   const target = describeUrl(url);
   try {
     await retryUntilReachable(
@@ -144,7 +148,7 @@ async function openPglite(options: DatabaseOptions, schema: string): Promise<Dat
     throw new StoreUnavailableError(`cannot open PGlite database in ${options.dataDir}: ${reasonOf(error)}`, { cause: error });
   }
   const dialect = new PGliteDialect(pglite);
-  const db = new Kysely<StoreSchema>({ dialect });
+  const db = new Kysely<StoreSchema>({ dialect: timed(dialect, options) });
   options.logger.info('database opened', { kind: 'pglite', dataDir: options.dataDir, schema });
   const opened = pglite;
   // Kysely starts its driver on the first query and destroys only a started one: a database
@@ -157,6 +161,10 @@ async function openPglite(options: DatabaseOptions, schema: string): Promise<Dat
     }
   };
   return createHandle(db, 'pglite', schema, () => dialect.usage(), options.pingTimeoutMs, afterClose);
+}
+
+function timed(dialect: Dialect, options: DatabaseOptions): Dialect {
+  return options.onConnectionWait ? timeConnectionWaits(dialect, options.onConnectionWait) : dialect;
 }
 
 function createHandle(

@@ -16,6 +16,11 @@ export const BATCH_BUCKETS: readonly number[] = [1, 2, 4, 8, 16, 32, 64, 128];
  * buckets start below the RPC ones; the SLO threshold 0.25 s is a bound here too.
  */
 const COMMIT_SECONDS_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
+/**
+ * A query's wait for a pooled connection: none to speak of while one is idle (well under 0.1 ms),
+ * up to the connect timeout (5 s by default) when every connection is busy or the database is gone.
+ */
+const POOL_WAIT_BUCKETS: readonly number[] = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** Timers fire up to a poll interval late by design, and much later after an outage. */
 const LAG_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
@@ -99,6 +104,7 @@ export class Metrics {
 
   // Store and bus.
   readonly storeErrors = this.#counter('orchestrator_store_errors_total', 'Store operations that failed (database errors)', ['operation']);
+  readonly storePoolWait = new HistogramFamily('orchestrator_store_pool_wait_seconds', 'Time a query waited for a pooled database connection (PGlite: for its one session)', [], POOL_WAIT_BUCKETS, this.registry);
   readonly storePoolConnections = this.#gauge('orchestrator_store_pool_connections', 'Database connections: total, idle, and requests waiting for one (PGlite: one connection)', ['state'], (g) => {
     const pool = this.sources.pool?.();
     if (!pool) return;

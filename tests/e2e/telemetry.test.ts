@@ -18,7 +18,7 @@ const CATALOG = [
   'orchestrator_rpc_requests_total', 'orchestrator_rpc_request_duration_seconds', 'orchestrator_rpc_in_flight',
   'http_requests_total', 'http_request_duration_seconds',
   'orchestrator_workflows_started_total', 'orchestrator_workflows_finished_total', 'orchestrator_workflows_running',
-  'orchestrator_transitions_total', 'orchestrator_transition_duration_seconds', 'orchestrator_commit_batch_size', 'orchestrator_commit_duration_seconds', 'orchestrator_transition_conflicts_total',
+  'orchestrator_transitions_total', 'orchestrator_transition_duration_seconds', 'orchestrator_commit_batch_size', 'orchestrator_commit_duration_seconds', 'orchestrator_transition_conflicts_total', 'orchestrator_store_pool_wait_seconds',
   'orchestrator_timer_lag_seconds', 'orchestrator_timers_fired_total', 'orchestrator_timers_pending',
   'orchestrator_tasks_pending', 'orchestrator_tasks_running', 'orchestrator_task_schedule_to_start_seconds',
   'orchestrator_tool_calls_total', 'orchestrator_tool_call_duration_seconds', 'orchestrator_tool_retries_total', 'orchestrator_tool_timeouts_total',
@@ -174,6 +174,9 @@ describe('telemetry: /metrics and traces from the real server', () => {
     assert.ok(batches >= 3, `three group commits timed, got ${batches}`);
     assert.equal(batches, sumOf(samples, 'orchestrator_commit_batch_size_count'), 'every batch timed once and sized once');
     assert.ok(sumOf(samples, 'orchestrator_commit_duration_seconds_sum') > 0, 'the commits took time');
+    // Every query takes a connection: at least one per transition committed, plus the reads.
+    const waits = sumOf(samples, 'orchestrator_store_pool_wait_seconds_count');
+    assert.ok(waits >= 7, `every query's connection wait observed, got ${waits}`);
     assert.ok(sumOf(samples, 'orchestrator_timers_fired_total') >= 1, 'a timer fired');
     assert.ok(sumOf(samples, 'orchestrator_timer_lag_seconds_count') >= 1, 'a timer lag observed');
     assert.equal(sumOf(samples, 'orchestrator_tool_calls_total', { tool: 'http.request', outcome: 'ok' }), 1);

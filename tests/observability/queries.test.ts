@@ -28,6 +28,7 @@ const MOVED_BY_WORKLOAD = [
   'orchestrator_transition_duration_seconds_count',
   'orchestrator_commit_batch_size_count',
   'orchestrator_commit_duration_seconds_count',
+  'orchestrator_store_pool_wait_seconds_count',
   'orchestrator_timers_fired_total',
   'orchestrator_timer_lag_seconds_count',
   'orchestrator_task_schedule_to_start_seconds_count',
