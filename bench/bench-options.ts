@@ -67,7 +67,7 @@ export const USAGE = `usage: node --import tsx bench/run.ts [options]
   --transitions N        engine transitions per protocol and level (default: --workflows)
   --protocols LIST       engine protocols: grpc,connect-json (default both)
   --watch all|N          WatchWorkflow streams, one per workflow, on all or the first N (default all)
-  --engine-warmup-s N    SendEvents at the highest level, split over the protocols, before the first level (default 20)
+  --engine-warmup-s N    SendEvents before the first level, split over the protocols and each level's concurrency (default 30)
   --engine-client lean|connect  who sends and watches: node:http2/node:http alone (default), or connect-node's clients
   --open-rates LIST      engine levels with SendEvents arriving at these rates per second (open loop, Poisson), after the
                          in-flight levels (default none; smoke 200)
@@ -201,7 +201,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
       concurrency: int('rpc-concurrency', smoke ? 8 : 64),
       clients: list('rpc-clients', RPC_CLIENTS, RPC_CLIENTS),
     },
-    engine: { workflows, transitions, protocols: list('protocols', ['grpc', 'connect-json'] as const, ['grpc', 'connect-json']), watch, warmupSeconds: int('engine-warmup-s', smoke ? 0 : 20, 0), client: one('engine-client', ENGINE_CLIENTS, 'lean'), openRates },
+    engine: { workflows, transitions, protocols: list('protocols', ['grpc', 'connect-json'] as const, ['grpc', 'connect-json']), watch, warmupSeconds: int('engine-warmup-s', smoke ? 0 : 30, 0), client: one('engine-client', ENGINE_CLIENTS, 'lean'), openRates },
     timers: {
       count: int('timers', smoke ? 20 : 10_000),
       warmup: int('timer-warmup', smoke ? 10 : 1_000, 0),

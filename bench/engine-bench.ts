@@ -124,15 +124,20 @@ export async function runEngine(server: BenchServer, options: EngineOptions): Pr
 
     const fleet = { ids, versions, steps, watchers, client: options.client };
     // The JIT keeps compiling for tens of seconds at the lowest levels' rates (TurboFan was a
-    // quarter of the server's CPU 10 s into a 1-in-flight run): warm every path up first.
-    const top = Math.max(...options.concurrencies);
+    // quarter of the server's CPU 10 s into a 1-in-flight run): warm every path up first, at
+    // every level's concurrency, since each takes paths of its own (a lone commit at 1 in
+    // flight, batches of a few at 8). Warmed at the highest level only, a second 1-in-flight
+    // level ran 9-17% faster than the first (bench/JOURNAL.md, Session 23).
+    const slice = (options.warmupSeconds * 1000) / (options.protocols.length * options.concurrencies.length);
     for (const protocol of options.protocols) {
-      const sender = createSender(server, machine, protocol, top, fleet);
-      try {
-        const end = performance.now() + (options.warmupSeconds * 1000) / options.protocols.length;
-        while (performance.now() < end) await runClosedLoop({ total: top * 10, concurrency: top, op: sender.send });
-      } finally {
-        sender.close();
+      for (const concurrency of options.concurrencies) {
+        const sender = createSender(server, machine, protocol, concurrency, fleet);
+        try {
+          const end = performance.now() + slice;
+          while (performance.now() < end) await runClosedLoop({ total: concurrency * 10, concurrency, op: sender.send });
+        } finally {
+          sender.close();
+        }
       }
     }
     await watchers.settle(5_000);
