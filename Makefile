@@ -17,7 +17,7 @@ dev: ## install dependencies (npm ci) and generate code
 	$(MAKE) generate
 
 run: ## start the server on $$PORT (8002); embedded PGlite and in-process bus unless DATABASE_URL / REDIS_URL are set
-	$(NODE) src/main.ts
+	$(NODE) --max-semi-space-size=64 src/main.ts
 
 build: ## compile to dist/ with tsc (what `make start` runs; no tsx at run time)
 	rm -rf dist
@@ -25,7 +25,7 @@ build: ## compile to dist/ with tsc (what `make start` runs; no tsx at run time)
 	cp package.json dist/
 
 start: build ## like `make run`, from the compiled JavaScript in dist/ (less CPU per call than tsx: bench/JOURNAL.md, Sessions 1-2)
-	node dist/src/main.js
+	node --max-semi-space-size=64 dist/src/main.js
 
 test: typecheck buf-lint buf-breaking check-generated test-unit ## everything CI checks
 

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ENGINE_CLIENTS, type EngineClient, type Protocol } from './bench-clients.js';
+import { SERVER_NODE_FLAGS } from '../tests/helpers/server-process.js';
 
 export const PARTS = ['ceiling', 'rpc', 'engine', 'timers', 'storage'] as const;
 export type Part = (typeof PARTS)[number];
@@ -34,6 +35,8 @@ export interface BenchOptions {
   machine: string;
   /** DATABASE_POOL_SIZE of the server; unset: the server's default. */
   serverPoolSize: number | undefined;
+  /** Node's flags for the server; unset: production's (SERVER_NODE_FLAGS). */
+  serverNodeFlags: string[] | undefined;
   /** Run the compiled server (dist/, `make build`) instead of src/main.ts through tsx. */
   compiled: boolean;
   /** The compiled tree to run with `compiled` (default the repository's dist/); `--dist` sets both. */
@@ -82,6 +85,8 @@ export const USAGE = `usage: node --import tsx bench/run.ts [options]
   --storage-repeats N    ListWorkflows calls per query and run (default 50)
   --machine ID|auto      machine to drive (default auto: bench-counter, else incident-triage)
   --server-pool N        DATABASE_POOL_SIZE of the server (default: the server's own)
+  --server-node-flags=S  node's flags for the server, space-separated, in place of production's (default
+                         "${SERVER_NODE_FLAGS.join(' ')}", as make start and the image pass them; = for none)
   --compiled             run the server from dist/ (make build first) instead of through tsx
   --dist DIR             run the compiled server from DIR, a copy of dist/ inside this repository so that it
                          finds node_modules (implies --compiled; bench/ab.ts saves such copies)
@@ -128,6 +133,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
       'storage-repeats': { type: 'string' },
       machine: { type: 'string' },
       'server-pool': { type: 'string' },
+      'server-node-flags': { type: 'string' },
       compiled: { type: 'boolean' },
       dist: { type: 'string' },
       'cpu-prof': { type: 'boolean' },
@@ -217,6 +223,7 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
     },
     machine: values.machine ?? 'auto',
     serverPoolSize: values['server-pool'] === undefined ? undefined : int('server-pool', 10),
+    serverNodeFlags: values['server-node-flags']?.split(' ').filter((flag) => flag !== ''),
     compiled: (values.compiled ?? false) || values.dist !== undefined,
     distDir: values.dist,
     cpuProfDir: values['cpu-prof'] || values['cpu-prof-dir'] ? values['cpu-prof-dir'] ?? 'bench/out/profiles' : undefined,

@@ -145,8 +145,8 @@ class ServerSource {
   constructor(private readonly options: BenchOptions) {}
 
   #start(): Promise<BenchServer> {
-    const { databaseUrl, serverPoolSize: poolSize, cpuProfDir, compiled, distDir } = this.options;
-    return startBenchServer({ databaseUrl, poolSize, cpuProfDir, compiled, distDir });
+    const { databaseUrl, serverPoolSize: poolSize, serverNodeFlags: nodeFlags, cpuProfDir, compiled, distDir } = this.options;
+    return startBenchServer({ databaseUrl, poolSize, nodeFlags, cpuProfDir, compiled, distDir });
   }
 
   async with<T>(body: (server: BenchServer) => Promise<T>): Promise<T> {

@@ -12,6 +12,8 @@ export interface BenchServerOptions {
   databaseUrl: string | undefined;
   /** DATABASE_POOL_SIZE of the server; unset keeps the server's default. */
   poolSize?: number;
+  /** Node's flags for the server; unset: production's (SERVER_NODE_FLAGS). */
+  nodeFlags?: string[] | undefined;
   /** Write a V8 CPU profile of the server into this directory when it stops. */
   cpuProfDir?: string;
   /** Extra environment for the server. */
@@ -68,7 +70,7 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
   };
   let server: ServerProcess;
   try {
-    server = await startServerProcess(env, 60_000, options.compiled ? [entry] : undefined);
+    server = await startServerProcess(env, 60_000, options.compiled ? [entry] : undefined, options.nodeFlags);
   } catch (error) {
     await dropSchema();
     throw error;

@@ -5,7 +5,7 @@ import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { startServerProcess } from '../helpers/server-process.js';
+import { SERVER_NODE_FLAGS, startServerProcess } from '../helpers/server-process.js';
 import { createTestDatabaseOptions } from '../helpers/test-database.js';
 import { chartDir, root } from './support/chart-files.js';
 import { copyFromContext, dockerignore, dockerStages } from './support/docker-context.js';
@@ -47,6 +47,9 @@ describe('Dockerfile', () => {
   it('starts the service as `make start` does, with node as PID 1, on the chart port', () => {
     const cmd = JSON.parse(/^CMD (\[.+\])$/m.exec(stages.at(-1)!.text)![1]!) as string[];
     assert.deepEqual(cmd.join(' '), recipe('start'));
+    // The flags the tests and benchmarks start the service with (server-process.ts) are production's.
+    assert.deepEqual(cmd, ['node', ...SERVER_NODE_FLAGS, 'dist/src/main.js']);
+    assert.match(makefile, new RegExp(`^\\t\\$\\(NODE\\) ${SERVER_NODE_FLAGS.join(' ')} src/main\\.ts$`, 'm'), '`make run` passes the same flags');
     assert.match(stages.at(-1)!.text, /^EXPOSE 8002$/m);
   });
 

@@ -4,6 +4,15 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
+/**
+ * Node's flags for the service, as `make run`, `make start` and the image's CMD pass them (the
+ * Dockerfile's test holds those to this list), so that what tests and benchmarks start runs as
+ * production does. A young generation of 64 MB semi-spaces instead of V8's 16: with 16, a server
+ * committing ~1,400 transitions/s scavenged 8-9 times a second, 7 ms each, and copied every
+ * instance's snapshot at least twice before it died (bench/JOURNAL.md, Session 24).
+ */
+export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64'];
+
 /** A real orchestrator process started by a test. */
 export interface ServerProcess {
   readonly port: number;
@@ -24,10 +33,12 @@ export interface ServerProcess {
 export async function startServerProcess(
   env: Record<string, string | undefined> = {},
   timeoutMs = 30_000,
-  /** Node arguments: the TypeScript entry through tsx unless given (the benchmark can run dist/). */
+  /** Node arguments after the flags: the TypeScript entry through tsx unless given (the benchmark can run dist/). */
   nodeArgs: string[] = ['--import', 'tsx', 'src/main.ts'],
+  /** Node's flags, production's unless given (the benchmark compares others). */
+  nodeFlags: readonly string[] = SERVER_NODE_FLAGS,
 ): Promise<ServerProcess> {
-  const child = spawn(process.execPath, nodeArgs, {
+  const child = spawn(process.execPath, [...nodeFlags, ...nodeArgs], {
     cwd: root,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'inherit', 'pipe'],
