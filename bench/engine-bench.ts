@@ -6,9 +6,9 @@ import { pickBenchMachine, type BenchMachine } from './bench-machines.js';
 import { CeilingTable, type CeilingLevelOptions } from './ceiling-bench.js';
 import type { BenchServer } from './bench-server.js';
 import { ownedKeys, runClosedLoop, runOpenLoop } from './load-runner.js';
-import { startCommitMeter, type CommitShare } from './commit-meter.js';
+import { startServerMeter, type CommitShare } from './server-meter.js';
 import { cpuUsPerOp, startCpuMeter } from './process-stats.js';
-import { summarize, type LatencySummary } from './stats.js';
+import { round, summarize, type LatencySummary } from './stats.js';
 import { startWorkflows, waitUntilReady } from './workflow-fleet.js';
 import { LeanGrpcConnection, nestedUint32 } from './lean-grpc.js';
 import { connectWatchSource, leanWatchSource, WatchFleet, type WatchSource } from './watch-fleet.js';
@@ -36,6 +36,8 @@ export interface EngineLevel {
   /** CPU per transition, in microseconds: the server's and Postgres's (see serverCpuPct, postgresCpuPct). */
   serverUsPerTransition: number;
   postgresUsPerTransition: number;
+  /** The server's main thread paused for garbage collection, in microseconds a transition (its /metrics). */
+  serverGcUsPerTransition: number;
   /** The server's group commits over the level (its /metrics); absent from a server without them. */
   commit?: CommitShare;
   /** The ceiling measured right before this level (see EngineOptions.pairedCeiling); absent without one. */
@@ -194,16 +196,16 @@ async function level(
  * both sides, outside the timing), the watchers drained and reset, then the server's and this
  * process's CPU over the run, the server's group commits, and what the watchers saw of it.
  */
-async function measureLevel<R extends { perSec: number }>(server: BenchServer, watchers: WatchFleet, warmup: () => Promise<unknown>, run: () => Promise<R>) {
+async function measureLevel<R extends { perSec: number; ops: number }>(server: BenchServer, watchers: WatchFleet, warmup: () => Promise<unknown>, run: () => Promise<R>) {
   await warmup();
   await watchers.settle(5_000);
   watchers.reset();
   // Scraped outside the CPU meter's window: a scrape is work of its own on the server.
-  const commits = await startCommitMeter(server.baseUrl);
+  const meter = await startServerMeter(server.baseUrl);
   const cpu = startCpuMeter(server.pid, server.localPostgres);
   const result = await run();
   const usage = cpu();
-  const commit = await commits();
+  const { commit, gcSeconds } = await meter();
   const watchMissed = await watchers.settle(5_000);
   return {
     result,
@@ -212,6 +214,8 @@ async function measureLevel<R extends { perSec: number }>(server: BenchServer, w
     watchMissed,
     ...usage,
     serverUsPerTransition: cpuUsPerOp(usage.serverCpuPct, result.perSec),
+    // The scrapes around the run are counted with it (a collection they cause is the server's all the same).
+    serverGcUsPerTransition: result.ops > 0 ? round((gcSeconds * 1e6) / result.ops, 1) : NaN,
     postgresUsPerTransition: cpuUsPerOp(usage.postgresCpuPct, result.perSec),
   };
 }

@@ -61,6 +61,8 @@ describe('benchmark harness (smoke run)', () => {
       assert.equal(level.watchMissed, 0, 'every watched transition reaches its watcher');
       assertLatency(level.watch, options.engine.transitions);
       assert.ok(level.serverCpuPct >= 0 && level.serverUsPerTransition >= 0, JSON.stringify(level));
+      // A number read from the server's own histogram (0 when no collection fell in so short a level).
+      assert.ok(Number.isFinite(level.serverGcUsPerTransition) && level.serverGcUsPerTransition >= 0, `GC us/t: ${level.serverGcUsPerTransition}`);
       assertPostgresCpu(level.postgresCpuPct, level.postgresUsPerTransition);
       assertSchedulerShares(level);
       assertCommits(level);

@@ -11,17 +11,31 @@ export interface CommitShare {
   meanMs: number;
 }
 
+/** What the server's own metrics tell of a stretch of a run. */
+export interface ServerShare {
+  /** Undefined when the server does not export them (a build from before the duration histogram, compared with bench/ab.ts) or made none. */
+  commit?: CommitShare;
+  /** Its main thread's garbage-collection pauses, in seconds (every kind: scavenges, mark-compact, incremental steps). */
+  gcSeconds: number;
+}
+
 const SIZE = 'orchestrator_commit_batch_size';
 const DURATION = 'orchestrator_commit_duration_seconds';
+const GC = 'orchestrator_nodejs_gc_duration_seconds_sum';
 
-/**
- * Reads the server's /metrics now; the returned function reads it again and gives the group
- * commits in between, or undefined when the server does not export them (a build from before
- * the duration histogram, compared with bench/ab.ts) or made none.
- */
-export async function startCommitMeter(baseUrl: string): Promise<() => Promise<CommitShare | undefined>> {
+/** Reads the server's /metrics now; the returned function reads it again and gives what happened in between. */
+export async function startServerMeter(baseUrl: string): Promise<() => Promise<ServerShare>> {
   const before = await scrape(baseUrl);
-  return async () => commitsBetween(before, await scrape(baseUrl));
+  return async () => {
+    const after = await scrape(baseUrl);
+    const commit = commitsBetween(before, after);
+    return { ...(commit ? { commit } : {}), gcSeconds: gcBetween(before, after) };
+  };
+}
+
+/** The server's garbage-collection pauses between two scrapes, in seconds (every kind summed). */
+export function gcBetween(before: Sample[], after: Sample[]): number {
+  return sumOf(after, GC) - sumOf(before, GC);
 }
 
 /** The group commits between two scrapes of one server (see startCommitMeter). */
