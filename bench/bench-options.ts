@@ -86,7 +86,7 @@ export const USAGE = `usage: node --import tsx bench/run.ts [options]
   --machine ID|auto      machine to drive (default auto: bench-counter, else incident-triage)
   --server-pool N        DATABASE_POOL_SIZE of the server (default: the server's own)
   --server-node-flags=S  node's flags for the server, space-separated, in place of production's (default
-                         "${SERVER_NODE_FLAGS.join(' ')}", as make start and the image pass them; = for none)
+                         "${SERVER_NODE_FLAGS.join(' ')}", as make start and the image pass them; empty for none)
   --compiled             run the server from dist/ (make build first) instead of through tsx
   --dist DIR             run the compiled server from DIR, a copy of dist/ inside this repository so that it
                          finds node_modules (implies --compiled; bench/ab.ts saves such copies)

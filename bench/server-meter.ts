@@ -38,7 +38,7 @@ export function gcBetween(before: Sample[], after: Sample[]): number {
   return sumOf(after, GC) - sumOf(before, GC);
 }
 
-/** The group commits between two scrapes of one server (see startCommitMeter). */
+/** The group commits between two scrapes of one server (see startServerMeter). */
 export function commitsBetween(before: Sample[], after: Sample[]): CommitShare | undefined {
   const delta = (name: string) => sumOf(after, name) - sumOf(before, name);
   const batches = delta(`${DURATION}_count`);
