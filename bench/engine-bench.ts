@@ -36,7 +36,7 @@ export interface EngineLevel {
   /** CPU per transition, in microseconds: the server's and Postgres's (see serverCpuPct, postgresCpuPct). */
   serverUsPerTransition: number;
   postgresUsPerTransition: number;
-  /** The server's main thread paused for garbage collection, in microseconds a transition (its /metrics). */
+  /** The server's main thread paused for garbage collection, in microseconds a transition (its /metrics); NaN from a server without the histogram. */
   serverGcUsPerTransition: number;
   /** The server's group commits over the level (its /metrics); absent from a server without them. */
   commit?: CommitShare;
@@ -215,7 +215,7 @@ async function measureLevel<R extends { perSec: number; ops: number }>(server: B
     ...usage,
     serverUsPerTransition: cpuUsPerOp(usage.serverCpuPct, result.perSec),
     // The scrapes around the run are counted with it (a collection they cause is the server's all the same).
-    serverGcUsPerTransition: result.ops > 0 ? round((gcSeconds * 1e6) / result.ops, 1) : NaN,
+    serverGcUsPerTransition: gcSeconds !== undefined && result.ops > 0 ? round((gcSeconds * 1e6) / result.ops, 1) : NaN,
     postgresUsPerTransition: cpuUsPerOp(usage.postgresCpuPct, result.perSec),
   };
 }

@@ -15,8 +15,8 @@ export interface CommitShare {
 export interface ServerShare {
   /** Undefined when the server does not export them (a build from before the duration histogram, compared with bench/ab.ts) or made none. */
   commit?: CommitShare;
-  /** Its main thread's garbage-collection pauses, in seconds (every kind: scavenges, mark-compact, incremental steps). */
-  gcSeconds: number;
+  /** Its main thread's garbage-collection pauses, in seconds (every kind: scavenges, mark-compact, incremental steps); undefined when it does not export them. */
+  gcSeconds: number | undefined;
 }
 
 const SIZE = 'orchestrator_commit_batch_size';
@@ -33,18 +33,22 @@ export async function startServerMeter(baseUrl: string): Promise<() => Promise<S
   };
 }
 
-/** The server's garbage-collection pauses between two scrapes, in seconds (every kind summed). */
-export function gcBetween(before: Sample[], after: Sample[]): number {
-  return sumOf(after, GC) - sumOf(before, GC);
+/** The server's garbage-collection pauses between two scrapes, in seconds (every kind summed); undefined without the histogram. */
+export function gcBetween(before: Sample[], after: Sample[]): number | undefined {
+  return after.some((s) => s.name === GC) ? delta(before, after, GC) : undefined;
 }
 
 /** The group commits between two scrapes of one server (see startServerMeter). */
 export function commitsBetween(before: Sample[], after: Sample[]): CommitShare | undefined {
-  const delta = (name: string) => sumOf(after, name) - sumOf(before, name);
-  const batches = delta(`${DURATION}_count`);
-  const sized = delta(`${SIZE}_count`);
+  const batches = delta(before, after, `${DURATION}_count`);
+  const sized = delta(before, after, `${SIZE}_count`);
   if (!(batches > 0) || !(sized > 0)) return undefined;
-  return { batches, meanBatch: round(delta(`${SIZE}_sum`) / sized), meanMs: round((delta(`${DURATION}_sum`) / batches) * 1000, 3) };
+  return { batches, meanBatch: round(delta(before, after, `${SIZE}_sum`) / sized), meanMs: round((delta(before, after, `${DURATION}_sum`) / batches) * 1000, 3) };
+}
+
+/** How much a series (summed over its labels) grew between two scrapes. */
+function delta(before: Sample[], after: Sample[], name: string): number {
+  return sumOf(after, name) - sumOf(before, name);
 }
 
 async function scrape(baseUrl: string): Promise<Sample[]> {
