@@ -30,7 +30,7 @@ export interface BenchOptions {
   rpc: { calls: number; concurrency: number; clients: RpcClientKind[] };
   engine: { workflows: number; transitions: number; protocols: Protocol[]; watch: number | 'all'; warmupSeconds: number; client: EngineClient; openRates: number[] };
   timers: { count: number; warmup: number; minLeadMs: number; timeoutMs: number; maxStartSeconds: number };
-  storage: { count: number; budgetSeconds: number; active: number; queryRepeats: number };
+  storage: { count: number; budgetSeconds: number; active: number; watchers: number; idleSeconds: number; queryRepeats: number };
   /** Machine for engine/storage: a shipped machine id, or 'auto' (bench-counter if shipped). */
   machine: string;
   /** DATABASE_POOL_SIZE of the server; unset: the server's default. */
@@ -82,6 +82,8 @@ export const USAGE = `usage: node --import tsx bench/run.ts [options]
   --storage-count N      stored workflows (default 100000)
   --storage-budget-s N   stop inserting after this many seconds, report the count reached (default 180)
   --storage-active N     workflows made active (an event each) before reading the RSS (default 10000)
+  --storage-watchers N   idle WatchWorkflow streams then opened on active workflows (default: as many as active; 0: none)
+  --storage-idle-s N     seconds the server is measured idle, without and then with those streams (default 12)
   --storage-repeats N    ListWorkflows calls per query and run (default 50)
   --machine ID|auto      machine to drive (default auto: bench-counter, else incident-triage)
   --server-pool N        DATABASE_POOL_SIZE of the server (default: the server's own)
@@ -130,6 +132,8 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
       'storage-count': { type: 'string' },
       'storage-budget-s': { type: 'string' },
       'storage-active': { type: 'string' },
+      'storage-watchers': { type: 'string' },
+      'storage-idle-s': { type: 'string' },
       'storage-repeats': { type: 'string' },
       machine: { type: 'string' },
       'server-pool': { type: 'string' },
@@ -219,6 +223,8 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
       count: int('storage-count', smoke ? 100 : 100_000),
       budgetSeconds: int('storage-budget-s', smoke ? 30 : 180),
       active: int('storage-active', smoke ? 20 : 10_000, 0),
+      watchers: int('storage-watchers', int('storage-active', smoke ? 20 : 10_000, 0), 0),
+      idleSeconds: int('storage-idle-s', smoke ? 1 : 12),
       queryRepeats: int('storage-repeats', smoke ? 3 : 50),
     },
     machine: values.machine ?? 'auto',

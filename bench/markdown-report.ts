@@ -1,9 +1,10 @@
 import { PROTOCOL_LABELS } from './bench-clients.js';
 import type { BenchReport, PartOutcome } from './bench-runner.js';
+import { STREAMS_PER_CONNECTION, type IdleCost, type IdleWatchers } from './idle-watchers.js';
 import type { CommitShare } from './server-meter.js';
 import type { EngineResult } from './engine-bench.js';
 import type { MachineInfo } from './machine-info.js';
-import type { LatencySummary } from './stats.js';
+import { round, type LatencySummary } from './stats.js';
 import { checkTargets, engineRatios } from './targets.js';
 
 /** The report as markdown: the machine, one table per part (medians of the runs), the targets. */
@@ -101,6 +102,7 @@ export function renderMarkdown(report: BenchReport): string {
       lines.push(
         `${s.stored} of ${s.requested} workflows of ${s.machine} stored${s.complete ? '' : ' (insert budget ran out)'} in ${s.insertSeconds} s (${s.insertPerSec}/s); ${s.cancelled} cancelled${s.analyzed ? '; then ANALYZE (planner statistics, as after a bulk load)' : ''}.`,
         `Server RSS: ${s.memory.idle.rssMb} MiB idle, ${s.memory.stored.rssMb} MiB after storing, ${s.memory.active.rssMb} MiB with ${s.memory.activeCount} active (peak ${s.memory.active.peakRssMb} MiB).`,
+        ...(s.watched ? [idleWatchersLine(s.watched, s.memory.active.rssMb)] : []),
         '',
       );
     }
@@ -113,6 +115,12 @@ export function renderMarkdown(report: BenchReport): string {
     out.push('### Targets (issue 7)', '', table(['target', 'measured', 'met'], targets.map((t) => [t.target, t.measured, t.met === undefined ? 'n/a' : t.met ? 'yes' : 'no'])), '');
   }
   return out.join('\n');
+}
+
+function idleWatchersLine(w: IdleWatchers, activeRssMb: number): string {
+  const cost = (c: IdleCost) => `server CPU ${c.serverCpuPct}%, Postgres CPU ${Number.isNaN(c.postgresCpuPct) ? '-' : `${c.postgresCpuPct}%`}, ${c.queriesPerSec ?? '-'} database queries/s`;
+  const perStream = round(((w.memory.rssMb - activeRssMb) * 1024) / w.count, 1);
+  return `${w.count} idle WatchWorkflow streams (gRPC, ${Math.ceil(w.count / STREAMS_PER_CONNECTION)} connections) on active workflows: RSS ${w.memory.rssMb} MiB (${perStream} KiB a stream over the RSS with them active); over ${w.with.seconds} s with nothing sent, ${cost(w.with)}, against ${cost(w.without)} before they opened.`;
 }
 
 function section<T>(out: string[], title: string, outcome: PartOutcome<T> | undefined, body: (median: T) => string[]): void {

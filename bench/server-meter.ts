@@ -17,11 +17,14 @@ export interface ServerShare {
   commit?: CommitShare;
   /** Its main thread's garbage-collection pauses, in seconds (every kind: scavenges, mark-compact, incremental steps); undefined when it does not export them. */
   gcSeconds: number | undefined;
+  /** Queries and transactions it ran (each takes a pooled connection once); undefined when it does not export the pool's wait histogram. */
+  queries: number | undefined;
 }
 
 const SIZE = 'orchestrator_commit_batch_size';
 const DURATION = 'orchestrator_commit_duration_seconds';
 const GC = 'orchestrator_nodejs_gc_duration_seconds_sum';
+const CHECKOUTS = 'orchestrator_store_pool_wait_seconds_count';
 
 /** Reads the server's /metrics now; the returned function reads it again and gives what happened in between. */
 export async function startServerMeter(baseUrl: string): Promise<() => Promise<ServerShare>> {
@@ -29,13 +32,18 @@ export async function startServerMeter(baseUrl: string): Promise<() => Promise<S
   return async () => {
     const after = await scrape(baseUrl);
     const commit = commitsBetween(before, after);
-    return { ...(commit ? { commit } : {}), gcSeconds: gcBetween(before, after) };
+    return { ...(commit ? { commit } : {}), gcSeconds: gcBetween(before, after), queries: queriesBetween(before, after) };
   };
 }
 
 /** The server's garbage-collection pauses between two scrapes, in seconds (every kind summed); undefined without the histogram. */
 export function gcBetween(before: Sample[], after: Sample[]): number | undefined {
   return after.some((s) => s.name === GC) ? delta(before, after, GC) : undefined;
+}
+
+/** The queries and transactions the server ran between two scrapes (its pool's checkouts); undefined without the histogram. */
+export function queriesBetween(before: Sample[], after: Sample[]): number | undefined {
+  return after.some((s) => s.name === CHECKOUTS) ? delta(before, after, CHECKOUTS) : undefined;
 }
 
 /** The group commits between two scrapes of one server (see startServerMeter). */

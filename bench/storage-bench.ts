@@ -6,6 +6,7 @@ import { OrchestratorService, WorkflowStatus, type ListWorkflowsRequestSchema } 
 import { createBenchTransport } from './bench-clients.js';
 import { pickBenchMachine, type OrchestratorClient } from './bench-machines.js';
 import type { BenchServer } from './bench-server.js';
+import { measureIdleWatchers, type IdleWatchers } from './idle-watchers.js';
 import { runClosedLoop } from './load-runner.js';
 import type { MemoryUsage } from './process-stats.js';
 import { summarize, type LatencySummary } from './stats.js';
@@ -26,6 +27,8 @@ export interface StorageSetup {
   analyzed: boolean;
   /** Server memory: idle before the inserts, after them, and after an event to each of `active` workflows. */
   memory: { idle: MemoryUsage; stored: MemoryUsage; active: MemoryUsage; activeCount: number };
+  /** Idle WatchWorkflow streams on active workflows (none with `watchers` 0). */
+  watched?: IdleWatchers;
 }
 
 /** One ListWorkflows query, repeated sequentially (one in flight). */
@@ -45,6 +48,10 @@ export interface StorageOptions {
   count: number;
   budgetSeconds: number;
   active: number;
+  /** Idle WatchWorkflow streams opened on active workflows after the ANALYZE (at most `active`). */
+  watchers: number;
+  /** How long the server is measured idle, before and with the streams open. */
+  idleSeconds: number;
   queryRepeats: number;
   machine: string;
 }
@@ -54,7 +61,8 @@ type ListRequest = MessageInitShape<typeof ListWorkflowsRequestSchema>;
 /**
  * Fills the server's store with `count` workflows (StartWorkflow over gRPC, 64 in flight, for
  * at most `budgetSeconds`), cancels 0.1% of them, then sends one event to each of `active`
- * workflows and reads the server's RSS. Returns a `measure` that times the ListWorkflows
+ * workflows and reads the server's RSS; then measures `watchers` idle WatchWorkflow streams on
+ * them (idle-watchers.ts). Returns a `measure` that times the ListWorkflows
  * queries once more per call (one call per benchmark run).
  */
 export async function prepareStorage(server: BenchServer, options: StorageOptions): Promise<{ setup: StorageSetup; measure: () => Promise<StorageRun>; close: () => void }> {
@@ -89,6 +97,8 @@ export async function prepareStorage(server: BenchServer, options: StorageOption
     // bulk fill there are none, and a state filter was planned for 0.5% of the rows (a bitmap
     // scan of all 100,000 and a sort: 50-80 ms) instead of walking the newest (0.05 ms in psql).
     const analyzed = await server.analyze();
+    const watchedIds = live.slice(0, options.watchers).map((w) => w.id);
+    const watched = watchedIds.length ? await measureIdleWatchers(server, watchedIds, options.idleSeconds) : undefined;
 
     const times = workflows.map((w) => timestampMs(w.createTime!));
     const window = { first: times[Math.floor(times.length * 0.45)] ?? 0, last: times[Math.floor(times.length * 0.55)] ?? 0 };
@@ -114,6 +124,7 @@ export async function prepareStorage(server: BenchServer, options: StorageOption
         cancelled: cancelled.length,
         analyzed,
         memory: { idle, stored, active, activeCount },
+        ...(watched ? { watched } : {}),
       },
       measure: async () => ({
         queries: [

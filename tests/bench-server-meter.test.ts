@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { commitsBetween, gcBetween } from '../bench/server-meter.js';
+import { commitsBetween, gcBetween, queriesBetween } from '../bench/server-meter.js';
 import type { Sample } from './helpers/prometheus-text.js';
 
 const scrape = (batches: number, transitions: number, seconds: number): Sample[] => [
@@ -31,5 +31,14 @@ describe('the bench server meter', () => {
     ];
     assert.equal(Math.round((gcBetween(gc(1.5, 0.25), gc(2, 0.5)) ?? NaN) * 1000), 750);
     assert.equal(gcBetween([], []), undefined, 'a server without the histogram tells nothing (the table shows -, not 0)');
+  });
+
+  it('gives the queries the server ran between two scrapes, from its pool checkouts', () => {
+    const checkouts = (n: number): Sample[] => [
+      { name: 'orchestrator_store_pool_wait_seconds_count', labels: {}, value: n },
+      { name: 'orchestrator_store_pool_wait_seconds_sum', labels: {}, value: n / 1000 },
+    ];
+    assert.equal(queriesBetween(checkouts(120), checkouts(150)), 30);
+    assert.equal(queriesBetween([], []), undefined, 'a server without the histogram tells nothing');
   });
 });

@@ -113,6 +113,13 @@ describe('benchmark harness (smoke run)', () => {
     assert.equal(setup.analyzed, Boolean(process.env.DATABASE_URL));
     assert.ok(setup.memory.idle.rssMb > 0 && setup.memory.active.rssMb > 0, 'RSS was measured idle and active');
     assert.equal(setup.memory.activeCount, options.storage.active);
+    const watched = setup.watched;
+    assert.ok(watched, 'idle watch streams were measured');
+    assert.equal(watched.count, options.storage.watchers);
+    assert.ok(watched.memory.rssMb > 0, 'RSS with the streams open');
+    for (const cost of [watched.without, watched.with]) {
+      assert.ok(cost.serverCpuPct >= 0 && cost.queriesPerSec !== undefined && cost.queriesPerSec >= 0, `idle cost: ${JSON.stringify(cost)}`);
+    }
     assert.equal(storage.queries.length, 8);
     for (const q of storage.queries) assert.ok(q.latency.count > 0 && q.latency.p50 > 0, q.query);
     assert.equal(storage.queries.find((q) => q.query === 'newest')?.returned, 50);
@@ -125,6 +132,7 @@ describe('benchmark harness (smoke run)', () => {
     assert.match(markdown, /one-byte TCP round trip between two Node processes [\d.]+ us/);
     for (const heading of ['### RPC overhead', '### Engine', '### Storage']) assert.ok(markdown.includes(heading), heading);
     assert.match(markdown, /Open loop: SendEvents arriving/);
+    assert.match(markdown, /\d+ idle WatchWorkflow streams .* database queries\/s/);
     if (process.env.DATABASE_URL) assert.match(markdown, /ceiling level run just before it/, 'the targets name the paired ceilings');
     assert.doesNotMatch(markdown, /FAILED/);
     assert.deepEqual(JSON.parse(JSON.stringify(report)).options.parts, ['ceiling', 'rpc', 'engine', 'timers', 'storage']);

@@ -45,7 +45,7 @@ export interface WorkflowEngineOptions {
    * only due timers. Default 1 s.
    */
   timerLookaheadMs?: number;
-  /** How often a watch re-reads the history without a bus message (lost messages). Default 5 s. */
+  /** How often watched workflows are looked up in the store for transitions their bus messages missed (lost messages). Default 5 s. */
   watchPollIntervalMs?: number;
   /**
    * How far back a WatchWorkflows poll looks before the previous one: covers commits in flight

@@ -11,8 +11,8 @@ export class Wakeup {
     else this.#pending = true;
   }
 
-  /** Resolves true when woken, false after `ms`; rejects with `signal.reason` when aborted. */
-  wait(ms: number, signal: AbortSignal): Promise<boolean> {
+  /** Resolves true when woken, false after `ms` (never without); rejects with `signal.reason` when aborted. */
+  wait(ms: number | undefined, signal: AbortSignal): Promise<boolean> {
     signal.throwIfAborted();
     if (this.#pending) {
       this.#pending = false;
@@ -29,7 +29,7 @@ export class Wakeup {
         finish(false);
         reject(signal.reason);
       };
-      const timer = setTimeout(() => finish(false), ms);
+      const timer = ms === undefined ? undefined : setTimeout(() => finish(false), ms);
       this.#resolve = () => finish(true);
       signal.addEventListener('abort', onAbort, { once: true });
     });

@@ -29,6 +29,7 @@ import type { StartRequest } from './workflow-starter.js';
 import { transitionMessage, type CommittedStep } from './transition-message.js';
 import { earliestDue, WorkAnnouncer } from './work-announcer.js';
 import { watchWorkflow } from './workflow-watch.js';
+import { WatchPoller } from './watch-poller.js';
 import { decodeWatchCursor, encodeWatchCursor, watchWorkflows, type FleetWatchItem } from './fleet-watch.js';
 import type { WorkflowStatus } from './workflow-types.js';
 import type { HistoryEntry, MachineInfo, WorkflowView } from './workflow-types.js';
@@ -87,6 +88,7 @@ export class WorkflowEngine {
   readonly #timers: TimerScheduler;
   readonly #children: ChildWorkflows;
   readonly #work: WorkAnnouncer;
+  readonly #watchPoller: WatchPoller;
   #started = false;
 
   constructor(deps: WorkflowEngineDeps) {
@@ -118,6 +120,12 @@ export class WorkflowEngine {
       (timer) => this.#prepareTimer(timer),
     );
     this.#work = new WorkAnnouncer(deps.bus, this.instanceId, deps.logger);
+    this.#watchPoller = new WatchPoller({
+      store: deps.store,
+      bus: deps.bus,
+      pollIntervalMs: this.#options.watchPollIntervalMs,
+      onError: (error) => deps.logger.warn('polling watched workflows failed; retrying at the next poll', { error }),
+    });
   }
 
   listMachines(): MachineInfo[] {
@@ -197,7 +205,7 @@ export class WorkflowEngine {
 
   /** See workflow-watch.ts: replay from `fromVersion`, then live; ends after a final status. */
   watch(workflowId: string, fromVersion: number, signal: AbortSignal): AsyncIterable<HistoryEntry> {
-    return guardStream(watchWorkflow({ store: this.#deps.store, bus: this.#deps.bus, pollIntervalMs: this.#options.watchPollIntervalMs }, workflowId, fromVersion, signal));
+    return guardStream(watchWorkflow({ store: this.#deps.store, bus: this.#deps.bus, poller: this.#watchPoller }, workflowId, fromVersion, signal));
   }
 
   /**

@@ -3,7 +3,8 @@ import type { WorkflowStore } from './ports/workflow-store.js';
 import { WorkflowNotFoundError } from './errors.js';
 import { toHistoryEntry } from './history-entry.js';
 import { entryOfMessage } from './transition-message.js';
-import { pollDelay, Wakeup } from './wakeup.js';
+import { Wakeup } from './wakeup.js';
+import type { WatchPoller } from './watch-poller.js';
 import type { HistoryEntry } from './workflow-types.js';
 import { FINAL_STATUSES } from './workflow-types.js';
 
@@ -17,12 +18,13 @@ const MAX_HELD = 1_000;
  * transition can slip between the replay and the live part. Live, a message that carries its
  * history entry and is the next version is yielded as it is (no store read); a gap (a lost or
  * reordered message), a message without its entry (too big for the bus) or too many held
- * messages make it read the history from the next version. Without messages it re-reads every
- * `pollIntervalMs` anyway (every second while the bus is down). Throws `signal.reason` (an
- * AbortError) when aborted, and WorkflowNotFoundError when the instance does not exist.
+ * messages make it read the history from the next version. Without messages it reads the history
+ * when `poller` finds the workflow at a version not yielded yet (lost messages). Throws
+ * `signal.reason` (an AbortError) when aborted, WorkflowNotFoundError when the instance does not
+ * exist, and the poller's error when its poll failed.
  */
 export async function* watchWorkflow(
-  deps: { store: WorkflowStore; bus: EventBus; pollIntervalMs: number },
+  deps: { store: WorkflowStore; bus: EventBus; poller: WatchPoller },
   workflowId: string,
   fromVersion: number,
   signal: AbortSignal,
@@ -36,6 +38,18 @@ export async function* watchWorkflow(
     held.add(message);
     wakeup.wake();
   });
+  let stale = false;
+  let failure: { error: unknown } | undefined;
+  const unpoll = deps.poller.add(workflowId, () => next, {
+    stale: () => {
+      stale = true;
+      wakeup.wake();
+    },
+    fail: (error) => {
+      failure = { error };
+      wakeup.wake();
+    },
+  });
   try {
     const record = await deps.store.loadWorkflow(workflowId);
     if (!record) throw new WorkflowNotFoundError(workflowId);
@@ -44,6 +58,7 @@ export async function* watchWorkflow(
     let read = true;
     for (;;) {
       signal.throwIfAborted();
+      if (failure) throw failure.error;
       if (read) {
         read = false;
         const page = await deps.store.listHistory(workflowId, next, PAGE);
@@ -62,14 +77,16 @@ export async function* watchWorkflow(
         if (FINAL_STATUSES.has(live.status)) return;
         continue;
       }
-      if (held.needsRead(next)) {
+      if (held.needsRead(next) || stale) {
+        stale = false;
         read = true;
         continue;
       }
-      // Woken by a message: look again; timed out: re-read in case messages were lost.
-      read = !(await wakeup.wait(pollDelay(deps.pollIntervalMs, deps.bus.status().ok), signal));
+      // Woken by a message (look again) or by the poller (stale: read).
+      await wakeup.wait(undefined, signal);
     }
   } finally {
+    unpoll();
     await unsubscribe();
   }
 }

@@ -94,6 +94,11 @@ export class PostgresWorkflowStore implements WorkflowStore {
     return this.#loadWhere(sql`w.id = ${id}`);
   }
 
+  async workflowVersions(ids: string[]): Promise<Map<string, number>> {
+    const { rows } = await prepared(sql<{ id: string; version: number }>`select id, version from workflows where id = any(${ids}::text[])`).execute(this.db);
+    return new Map(rows.map((r) => [r.id, r.version]));
+  }
+
   async #loadWhere(where: ReturnType<typeof sql>, db: Db = this.db, lock = false): Promise<WorkflowRecord | undefined> {
     const { rows } = await prepared(sql<WorkflowRow>`select ${workflowColumns} from workflows w where ${where} ${lock ? sql`for update of w` : sql``}`).execute(db);
     return rows[0] && toWorkflowRecord(rows[0]);

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
-import type { HistoryEntry } from '../../src/engine/workflow-engine.js';
+import { InMemoryEventBus } from '../../src/bus/in-memory-event-bus.js';
+import type { WorkflowStore } from '../../src/engine/ports/workflow-store.js';
+import { createWorkflowEngine, type HistoryEntry } from '../../src/engine/workflow-engine.js';
+import { silentLogger } from '../../src/telemetry/logger.js';
 import { code } from './support/assert-code.js';
-import { createHarness } from './support/engine-harness.js';
+import { createHarness, FAST } from './support/engine-harness.js';
+import { probe } from './support/probe-machine.js';
 import type { Harness } from './support/engine-harness.js';
 
 describe('cancelWorkflow', () => {
@@ -96,6 +100,34 @@ describe('watch', () => {
     }
     h.bus.publish = publish;
     assert.deepEqual(seen, [1, 2, 3, 4, 5]);
+  });
+
+  it('finds transitions no message announced by polling the store: one query a poll for every idle watcher', async () => {
+    let historyReads = 0;
+    const versionQueries: string[][] = [];
+    const counting = new Proxy(h.store, {
+      get(target, key, receiver) {
+        const value = Reflect.get(target, key, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          if (key === 'listHistory') historyReads++;
+          if (key === 'workflowVersions') versionQueries.push([...(args[0] as string[])].sort());
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    }) as WorkflowStore;
+    // A replica on a bus of its own hears nothing from the writer: only the store tells it.
+    const deaf = createWorkflowEngine({ store: counting, bus: new InMemoryEventBus(), machines: [probe], tools: h.tools, logger: silentLogger, options: FAST });
+    const one = await h.engine.startWorkflow({ machineId: 'probe', input: { label: 'quiet-1' } });
+    const two = await h.engine.startWorkflow({ machineId: 'probe', input: { label: 'quiet-2' } });
+    const watching = [one, one, one, two].map((wf) => collect(deaf.watch(wf.id, 2, new AbortController().signal)));
+    await new Promise((resolve) => setTimeout(resolve, 3 * FAST.watchPollIntervalMs!));
+    assert.equal(historyReads, 4, 'idle watchers read the history once each, at their start');
+    assert.ok(versionQueries.length >= 2, `polled (${versionQueries.length} queries)`);
+    for (const ids of versionQueries) assert.deepEqual(ids, [one.id, two.id].sort(), 'one query for every watched workflow');
+    await h.engine.sendEvent({ workflowId: one.id, event: { type: 'probe.bump' } });
+    for (const wf of [one, two]) await h.engine.sendEvent({ workflowId: wf.id, event: { type: 'probe.finish' } });
+    assert.deepEqual(await Promise.all(watching), [[2, 3], [2, 3], [2, 3], [2]]);
   });
 
   it('ends at once for a finished workflow asked from past its end, and throws on abort and for unknown ids', async () => {

@@ -215,6 +215,8 @@ export interface WorkflowStore {
    */
   insertWorkflow(workflow: NewWorkflow): Promise<{ inserted: true } | { inserted: false; existing: WorkflowRecord | undefined }>;
   loadWorkflow(id: string): Promise<WorkflowRecord | undefined>;
+  /** The current version of each of `ids` that exists (watchers poll with it; up to ~1,000 ids). */
+  workflowVersions(ids: string[]): Promise<Map<string, number>>;
   /** Optimistic: writes only if the row is still at `expectedVersion`. */
   commitTransition(commit: TransitionCommit): Promise<CommitOutcome>;
   /**

@@ -1,0 +1,96 @@
+import type { EventBus } from './ports/event-bus.js';
+import type { WorkflowStore } from './ports/workflow-store.js';
+import { pollDelay } from './wakeup.js';
+
+/** Most workflow ids in one version query. */
+const CHUNK = 1_000;
+
+interface Watcher {
+  readonly workflowId: string;
+  /** The next version the watcher has not yielded yet. */
+  next(): number;
+  /** Called when the store holds that version (or no longer holds the workflow). */
+  stale(): void;
+  /** Called when a poll failed: the watch ends with the error, as its own read would have. */
+  fail(error: unknown): void;
+}
+
+export interface WatchPollerDeps {
+  store: Pick<WorkflowStore, 'workflowVersions'>;
+  bus: Pick<EventBus, 'status'>;
+  /** How often the store is polled (every second while the bus is down). */
+  pollIntervalMs: number;
+  /** A failed poll (its watchers were failed with the error). */
+  onError(error: unknown): void;
+}
+
+/**
+ * The safety net of every single-workflow watch of one engine (workflow-watch.ts). Bus messages
+ * can be lost (a replica killed between its commit and its publish, a Redis outage), so watchers
+ * must look at the store now and then. One query a poll for every watched workflow (their
+ * current versions, up to 1,000 ids a query) instead of a history read per watcher: 5,000 idle
+ * streams polling one by one cost ~1,000 queries a second and a fifth of a core while nothing
+ * happened (bench/JOURNAL.md, Session 25). A watcher is told only when its workflow has moved to
+ * a version it has not yielded (or is gone), and then reads the history itself; a failed poll
+ * fails its watchers (the database is unreachable from here: their clients resume elsewhere, as
+ * when a watcher's own read failed before). It polls while
+ * anyone watches, whether or not the engine was started, as watches are served either way.
+ */
+export class WatchPoller {
+  readonly #watchers = new Set<Watcher>();
+  #timer: NodeJS.Timeout | undefined;
+  #polling = false;
+
+  constructor(private readonly deps: WatchPollerDeps) {}
+
+  /** Watches `workflowId` (see Watcher); returns the function that stops it. */
+  add(workflowId: string, next: () => number, callbacks: { stale(): void; fail(error: unknown): void }): () => void {
+    const watcher: Watcher = { workflowId, next, stale: callbacks.stale, fail: callbacks.fail };
+    this.#watchers.add(watcher);
+    this.#schedule();
+    return () => {
+      this.#watchers.delete(watcher);
+      if (this.#watchers.size === 0) this.#cancel();
+    };
+  }
+
+  #schedule(): void {
+    if (this.#timer || this.#polling || this.#watchers.size === 0) return;
+    this.#timer = setTimeout(() => void this.#poll(), pollDelay(this.deps.pollIntervalMs, this.deps.bus.status().ok));
+  }
+
+  #cancel(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  async #poll(): Promise<void> {
+    this.#timer = undefined;
+    this.#polling = true;
+    try {
+      const byWorkflow = new Map<string, Watcher[]>();
+      for (const watcher of this.#watchers) {
+        const same = byWorkflow.get(watcher.workflowId);
+        if (same) same.push(watcher);
+        else byWorkflow.set(watcher.workflowId, [watcher]);
+      }
+      const ids = [...byWorkflow.keys()];
+      for (let i = 0; i < ids.length; i += CHUNK) {
+        const chunk = ids.slice(i, i + CHUNK);
+        const versions = await this.deps.store.workflowVersions(chunk);
+        for (const id of chunk) {
+          const version = versions.get(id);
+          for (const watcher of byWorkflow.get(id)!) {
+            if (this.#watchers.has(watcher) && (version === undefined || version >= watcher.next())) watcher.stale();
+          }
+        }
+      }
+    } catch (error) {
+      for (const watcher of [...this.#watchers]) watcher.fail(error);
+      this.deps.onError(error);
+    } finally {
+      this.#polling = false;
+      this.#schedule();
+    }
+  }
+}
