@@ -31,10 +31,10 @@ export const STREAMS_PER_CONNECTION = 1_000;
 /**
  * Measures `idleSeconds` of the server idle, then opens one WatchWorkflow stream (gRPC, from
  * version 0) per id, waits until each delivered its history, measures `idleSeconds` more with
- * nothing sent, and closes them. A stream that ends by
- * itself fails the measurement (a benchmark must not hide a broken watcher). The idle window
- * should span a few of the server's watch polls (WATCH_POLL_INTERVAL_MS, 5 s by default): before
- * session 25 every idle stream read the history at each of its own polls.
+ * nothing sent, and closes them. A stream that ends by itself fails the measurement (a
+ * benchmark must not hide a broken watcher). The idle window should span a few of the engine's
+ * watch polls (every 5 s): before session 25 every idle stream read its history at each of its
+ * own polls.
  */
 export async function measureIdleWatchers(server: BenchServer, ids: string[], idleSeconds: number): Promise<IdleWatchers> {
   const without = await idleCost(server, idleSeconds);

@@ -33,8 +33,8 @@ export interface WatchPollerDeps {
  * happened (bench/JOURNAL.md, Session 25). A watcher is told only when its workflow has moved to
  * a version it has not yielded (or is gone), and then reads the history itself; a failed poll
  * fails its watchers (the database is unreachable from here: their clients resume elsewhere, as
- * when a watcher's own read failed before). It polls while
- * anyone watches, whether or not the engine was started, as watches are served either way.
+ * when a watcher's own read failed before). It polls while anyone watches, whether or not the
+ * engine was started, as watches are served either way.
  */
 export class WatchPoller {
   readonly #watchers = new Set<Watcher>();

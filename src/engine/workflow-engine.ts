@@ -124,7 +124,7 @@ export class WorkflowEngine {
       store: deps.store,
       bus: deps.bus,
       pollIntervalMs: this.#options.watchPollIntervalMs,
-      onError: (error) => deps.logger.warn('polling watched workflows failed; retrying at the next poll', { error }),
+      onError: (error) => deps.logger.warn('polling watched workflows failed; their WatchWorkflow streams end with the error', { error }),
     });
   }
 
