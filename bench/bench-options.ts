@@ -197,6 +197,8 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
   }
   const openRates = positives('open-rates', smoke ? [200] : [], ' of SendEvents per second');
   const watch = values.watch === undefined || values.watch === 'all' ? 'all' : int('watch', 0, 0);
+  // Idle watchers default to one a workflow made active.
+  const storageActive = int('storage-active', smoke ? 20 : 10_000, 0);
 
   return {
     parts: list('only', PARTS, PARTS),
@@ -222,8 +224,8 @@ export function parseBenchArgs(argv: string[], env: Record<string, string | unde
     storage: {
       count: int('storage-count', smoke ? 100 : 100_000),
       budgetSeconds: int('storage-budget-s', smoke ? 30 : 180),
-      active: int('storage-active', smoke ? 20 : 10_000, 0),
-      watchers: int('storage-watchers', int('storage-active', smoke ? 20 : 10_000, 0), 0),
+      active: storageActive,
+      watchers: int('storage-watchers', storageActive, 0),
       idleSeconds: int('storage-idle-s', smoke ? 1 : 12),
       queryRepeats: int('storage-repeats', smoke ? 3 : 50),
     },

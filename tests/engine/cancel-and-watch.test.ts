@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { InMemoryEventBus } from '../../src/bus/in-memory-event-bus.js';
-import type { WorkflowStore } from '../../src/engine/ports/workflow-store.js';
 import { createWorkflowEngine, type HistoryEntry } from '../../src/engine/workflow-engine.js';
 import { silentLogger } from '../../src/telemetry/logger.js';
 import { code } from './support/assert-code.js';
+import { countingStore } from './support/counting-store.js';
 import { createHarness, FAST } from './support/engine-harness.js';
 import { probe } from './support/probe-machine.js';
 import type { Harness } from './support/engine-harness.js';
@@ -105,17 +105,10 @@ describe('watch', () => {
   it('finds transitions no message announced by polling the store: one query a poll for every idle watcher', async () => {
     let historyReads = 0;
     const versionQueries: string[][] = [];
-    const counting = new Proxy(h.store, {
-      get(target, key, receiver) {
-        const value = Reflect.get(target, key, receiver) as unknown;
-        if (typeof value !== 'function') return value;
-        return (...args: unknown[]) => {
-          if (key === 'listHistory') historyReads++;
-          if (key === 'workflowVersions') versionQueries.push([...(args[0] as string[])].sort());
-          return (value as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      },
-    }) as WorkflowStore;
+    const counting = countingStore(h.store, (method, args) => {
+      if (method === 'listHistory') historyReads++;
+      if (method === 'workflowVersions') versionQueries.push([...(args[0] as string[])].sort());
+    });
     // A replica on a bus of its own hears nothing from the writer: only the store tells it.
     const deaf = createWorkflowEngine({ store: counting, bus: new InMemoryEventBus(), machines: [probe], tools: h.tools, logger: silentLogger, options: FAST });
     const one = await h.engine.startWorkflow({ machineId: 'probe', input: { label: 'quiet-1' } });

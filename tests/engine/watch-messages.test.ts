@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { assign, setup } from 'xstate';
 import { defineWorkflow } from '../../src/engine/machine-kit.js';
-import type { WorkflowStore } from '../../src/engine/ports/workflow-store.js';
 import { createWorkflowEngine, type HistoryEntry, type WorkflowEngine } from '../../src/engine/workflow-engine.js';
 import { silentLogger } from '../../src/telemetry/logger.js';
+import { countingStore } from './support/counting-store.js';
 import { createHarness, FAST, type Harness } from './support/engine-harness.js';
 import { probe } from './support/probe-machine.js';
 
@@ -37,13 +37,9 @@ describe('watch from bus messages', () => {
   before(async () => {
     h = await createHarness({ machines: [growing] });
     // Counts history reads; a long poll, so a read is caused by the watch logic, not the timer.
-    const counting = new Proxy(h.store, {
-      get(target, key, receiver) {
-        if (key === 'listHistory') historyReads++;
-        const value = Reflect.get(target, key, receiver) as unknown;
-        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-      },
-    }) as WorkflowStore;
+    const counting = countingStore(h.store, (method) => {
+      if (method === 'listHistory') historyReads++;
+    });
     watcher = createWorkflowEngine({ store: counting, bus: h.bus, machines: [probe, growing], tools: h.tools, logger: silentLogger, options: { ...FAST, watchPollIntervalMs: 60_000 } });
   });
   after(() => h.close());
