@@ -3,9 +3,10 @@ import { InvalidInputError } from './errors.js';
 import { toHistoryEntry } from './history-entry.js';
 import type { EventBus, TransitionMessage } from './ports/event-bus.js';
 import type { ChangedWorkflow, WorkflowStore } from './ports/workflow-store.js';
+import { CHANGED_PAGE, type FleetPollResult, type FleetPoller } from './fleet-poller.js';
 import { decodePageToken, encodePageToken } from './page-token.js';
 import { entryOfMessage } from './transition-message.js';
-import { pollDelay, Wakeup } from './wakeup.js';
+import { Wakeup } from './wakeup.js';
 import type { HistoryEntry, WorkflowStatus } from './workflow-types.js';
 import { FINAL_STATUSES } from './workflow-types.js';
 
@@ -36,8 +37,8 @@ export interface FleetWatchDeps {
   store: WorkflowStore;
   bus: EventBus;
   clock: Clock;
-  /** How often the store is polled for changes the bus did not bring (every second while the bus is down). */
-  pollIntervalMs: number;
+  /** The engine's shared schedule of periodic polls (fleet-poller.ts). */
+  poller: FleetPoller;
   /**
    * How far before the previous poll the next one looks again: covers commits that were in
    * flight (their time is taken before they commit) and clock skew between replicas.
@@ -45,7 +46,8 @@ export interface FleetWatchDeps {
   marginMs: number;
 }
 
-const PAGE = 200;
+/** History rows read at a time when a gap is filled. */
+const HISTORY_PAGE = 200;
 /** Messages waiting while the consumer is busy; past this they are dropped and the store is polled. */
 const MAX_INBOX = 10_000;
 
@@ -66,11 +68,11 @@ interface Tracked {
  * Live transitions come from the bus firehose, subscribed before anything is read. A message
  * that is the next version of its workflow and carries its entry is delivered as it is; a gap, a
  * message without its entry or a workflow first seen mid-history is filled from the history by
- * version. The store is also polled (at once, then every `pollIntervalMs`, every second while
- * the bus is down, and as soon as it is back) for workflows with history rows since the
- * previous poll minus `marginMs`, which replays `since` and covers lost messages and a Redis
- * outage. Per-workflow progress is kept in memory; finished workflows are forgotten once no
- * poll can see them again.
+ * version. The store is also polled for workflows with history rows since the previous poll
+ * minus `marginMs`: at once by the stream itself (which replays `since`), then on the engine's
+ * shared schedule (fleet-poller.ts: every few seconds, every second while the bus is down, and
+ * when it goes down or comes back), which covers lost messages and a Redis outage. Per-workflow
+ * progress is kept in memory; finished workflows are forgotten once no poll can see them again.
  */
 export async function* watchWorkflows(deps: FleetWatchDeps, query: FleetWatchQuery, signal: AbortSignal): AsyncGenerator<FleetWatchItem, void, undefined> {
   signal.throwIfAborted();
@@ -82,6 +84,11 @@ export async function* watchWorkflows(deps: FleetWatchDeps, query: FleetWatchQue
   let inbox: TransitionMessage[] = [];
   let overflow = false;
   let pollNow = true;
+  /** The stream runs a poll of its own (its first, or after an overflow). */
+  let polling = false;
+  /** A shared poll's result not yet gone through; its error when the poll failed. */
+  let shared: FleetPollResult | undefined;
+  let failed: { error: unknown } | undefined;
   /** Transitions at or after this are looked for by the next poll. */
   let pollFrom = startMs;
   let watermark = startMs;
@@ -96,12 +103,17 @@ export async function* watchWorkflows(deps: FleetWatchDeps, query: FleetWatchQue
     inbox.push(message);
     wakeup.wake();
   });
-  const stopStatus = deps.bus.onStatusChange((status) => {
-    // Back after an outage: what was published meanwhile is lost, so read the store now.
-    if (status.ok) {
-      pollNow = true;
+  const leave = deps.poller.add({
+    machineId: query.machineId,
+    from: () => (shared || failed || polling || pollNow || overflow ? undefined : pollFrom),
+    deliver: (result) => {
+      shared = result;
       wakeup.wake();
-    }
+    },
+    fail: (error) => {
+      failed = { error };
+      wakeup.wake();
+    },
   });
 
   /** Delivers versions of one workflow from `from` on, read from the history. */
@@ -112,12 +124,12 @@ export async function* watchWorkflows(deps: FleetWatchDeps, query: FleetWatchQue
       tracked.set(workflowId, track);
     }
     for (;;) {
-      const page = await deps.store.listHistory(workflowId, track.next, PAGE);
+      const page = await deps.store.listHistory(workflowId, track.next, HISTORY_PAGE);
       for (const row of page) {
         if (row.version < track.next) continue;
         yield* emit(track, toHistoryEntry(row));
       }
-      if (page.length < PAGE) return;
+      if (page.length < HISTORY_PAGE) return;
     }
   }
 
@@ -159,27 +171,20 @@ export async function* watchWorkflows(deps: FleetWatchDeps, query: FleetWatchQue
     if (from !== undefined) yield* fill(message.workflowId, from, machine);
   }
 
-  async function* poll(): AsyncGenerator<FleetWatchItem> {
-    const pollStart = deps.clock.now().getTime();
-    let afterId: string | undefined;
-    for (;;) {
-      const changed: ChangedWorkflow[] = await deps.store.listChangedSince({
-        since: new Date(pollFrom),
-        limit: PAGE,
-        ...(query.machineId !== undefined ? { machineId: query.machineId } : {}),
-        ...(afterId !== undefined ? { afterId } : {}),
-      });
-      for (const row of changed) {
-        const track = tracked.get(row.workflowId);
-        const machine = { machineId: row.machineId, machineVersion: row.machineVersion };
-        // Unseen: its first version in this window is its first since the start (an earlier poll would have seen an earlier one).
-        if (!track) yield* fill(row.workflowId, row.firstVersion, machine);
-        else if (row.lastVersion >= track.next) yield* fill(row.workflowId, track.next, machine);
-      }
-      if (changed.length < PAGE) break;
-      afterId = changed.at(-1)!.workflowId;
+  /** Fills what `changed` (one poll's rows) shows this stream has not delivered. */
+  async function* visit(changed: ChangedWorkflow[]): AsyncGenerator<FleetWatchItem> {
+    for (const row of changed) {
+      const track = tracked.get(row.workflowId);
+      const machine = { machineId: row.machineId, machineVersion: row.machineVersion };
+      // Unseen: its first version in this window is its first since the start (an earlier poll would have seen an earlier one).
+      if (!track) yield* fill(row.workflowId, row.firstVersion, machine);
+      else if (row.lastVersion >= track.next) yield* fill(row.workflowId, track.next, machine);
     }
-    pollFrom = Math.max(startMs, pollStart - deps.marginMs);
+  }
+
+  /** After a poll that began at `pollStart`: the next window, the watermark, a heartbeat if quiet. */
+  function* polled(pollStart: number): Generator<FleetWatchItem> {
+    pollFrom = Math.max(pollFrom, pollStart - deps.marginMs);
     watermark = Math.max(watermark, pollFrom);
     // Finished workflows no poll can see again: a late message for one is older than pollFrom.
     for (const [id, track] of tracked) if (track.finishedAt !== undefined && track.finishedAt < pollFrom) tracked.delete(id);
@@ -188,14 +193,47 @@ export async function* watchWorkflows(deps: FleetWatchDeps, query: FleetWatchQue
     delivered = false;
   }
 
+  /** A poll of the stream's own, page by page (a replay from `since` may be long). */
+  async function* poll(): AsyncGenerator<FleetWatchItem> {
+    const pollStart = deps.clock.now().getTime();
+    let afterId: string | undefined;
+    for (;;) {
+      const changed = await deps.store.listChangedSince({
+        since: new Date(pollFrom),
+        limit: CHANGED_PAGE,
+        ...(query.machineId !== undefined ? { machineId: query.machineId } : {}),
+        ...(afterId !== undefined ? { afterId } : {}),
+      });
+      yield* visit(changed);
+      if (changed.length < CHANGED_PAGE) break;
+      afterId = changed.at(-1)!.workflowId;
+    }
+    yield* polled(pollStart);
+  }
+
   try {
     for (;;) {
       signal.throwIfAborted();
+      if (failed) throw failed.error;
       if (pollNow || overflow) {
         pollNow = false;
         overflow = false;
         inbox = [];
-        yield* poll();
+        polling = true;
+        try {
+          yield* poll();
+        } finally {
+          polling = false;
+        }
+        continue;
+      }
+      if (shared) {
+        const result = shared;
+        shared = undefined;
+        // Read for a window this stream has since polled itself (from a later start): nothing new.
+        if (result.from !== pollFrom) continue;
+        yield* visit(result.changed);
+        yield* polled(result.start);
         continue;
       }
       if (inbox.length) {
@@ -204,10 +242,10 @@ export async function* watchWorkflows(deps: FleetWatchDeps, query: FleetWatchQue
         for (const message of batch) yield* onMessage(message);
         continue;
       }
-      pollNow = !(await wakeup.wait(pollDelay(deps.pollIntervalMs, deps.bus.status().ok), signal));
+      await wakeup.wait(undefined, signal);
     }
   } finally {
-    stopStatus();
+    leave();
     await unsubscribe();
   }
 }

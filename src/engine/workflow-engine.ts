@@ -30,6 +30,7 @@ import { transitionMessage, type CommittedStep } from './transition-message.js';
 import { earliestDue, WorkAnnouncer } from './work-announcer.js';
 import { watchWorkflow } from './workflow-watch.js';
 import { WatchPoller } from './watch-poller.js';
+import { FleetPoller } from './fleet-poller.js';
 import { decodeWatchCursor, encodeWatchCursor, watchWorkflows, type FleetWatchItem } from './fleet-watch.js';
 import type { WorkflowStatus } from './workflow-types.js';
 import type { HistoryEntry, MachineInfo, WorkflowView } from './workflow-types.js';
@@ -89,6 +90,7 @@ export class WorkflowEngine {
   readonly #children: ChildWorkflows;
   readonly #work: WorkAnnouncer;
   readonly #watchPoller: WatchPoller;
+  readonly #fleetPoller: FleetPoller;
   #started = false;
 
   constructor(deps: WorkflowEngineDeps) {
@@ -125,6 +127,13 @@ export class WorkflowEngine {
       bus: deps.bus,
       pollIntervalMs: this.#options.watchPollIntervalMs,
       onError: (error) => deps.logger.warn('polling watched workflows failed; their WatchWorkflow streams end with the error', { error }),
+    });
+    this.#fleetPoller = new FleetPoller({
+      store: deps.store,
+      bus: deps.bus,
+      clock: this.#options.clock,
+      pollIntervalMs: this.#options.watchPollIntervalMs,
+      onError: (error) => deps.logger.warn('polling for WatchWorkflows streams failed; the streams end with the error', { error }),
     });
   }
 
@@ -221,7 +230,7 @@ export class WorkflowEngine {
     if (req.since !== undefined && req.cursor !== undefined) throw new InvalidInputError('give since or cursor, not both', [{ field: 'cursor', description: 'conflicts with since' }]);
     const since = req.cursor !== undefined ? decodeWatchCursor(req.cursor) : req.since;
     if (since !== undefined && Number.isNaN(since.getTime())) throw new InvalidInputError('since is not a valid time', [{ field: 'since', description: 'invalid' }]);
-    const deps = { store: this.#deps.store, bus: this.#deps.bus, clock: this.#options.clock, pollIntervalMs: this.#options.watchPollIntervalMs, marginMs: this.#options.fleetWatchMarginMs };
+    const deps = { store: this.#deps.store, bus: this.#deps.bus, clock: this.#options.clock, poller: this.#fleetPoller, marginMs: this.#options.fleetWatchMarginMs };
     const query = { ...(req.machineId !== undefined ? { machineId: req.machineId } : {}), ...(req.statuses ? { statuses: req.statuses } : {}), ...(since ? { since } : {}) };
     return guardStream(withCursors(watchWorkflows(deps, query, signal)));
   }

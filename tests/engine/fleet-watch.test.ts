@@ -5,6 +5,7 @@ import type { FleetWatchItem } from '../../src/engine/fleet-watch.js';
 import { createWorkflowEngine, type HistoryEntry, type WorkflowEngine } from '../../src/engine/workflow-engine.js';
 import { silentLogger } from '../../src/telemetry/logger.js';
 import { code } from './support/assert-code.js';
+import { countingStore } from './support/counting-store.js';
 import { createHarness, FAST, type Harness } from './support/engine-harness.js';
 import { probe } from './support/probe-machine.js';
 
@@ -113,6 +114,60 @@ describe('watchWorkflows', () => {
     }
     const byWorkflow = versionsBy(entriesOf(await watching));
     for (const id of ids) assert.deepEqual(byWorkflow.get(id), [1, 2, 3, 4, 5], id);
+  });
+
+  it('polls once an interval for all the streams that filter the same machine, and they all find what polls find', async () => {
+    let polls = 0;
+    const counting = countingStore(h.store, (method) => {
+      if (method === 'listChangedSince') polls++;
+    });
+    // A replica on a bus of its own: only polls tell its streams anything.
+    const options = { ...FAST, fleetWatchMarginMs: 50 };
+    const deaf = createWorkflowEngine({ store: counting, bus: new InMemoryEventBus(), machines: [probe], tools: h.tools, logger: silentLogger, options });
+    const id = 'shared-poll';
+    const done = finishedAll([id]);
+    const streams = [...Array.from({ length: 5 }, () => ({ machineId: 'probe' })), {}, {}].map((req) => follow((signal) => deaf.watchWorkflows(req, signal), done));
+    // Each stream's own first poll, then its window start meets the others' after a shared poll.
+    await new Promise((r) => setTimeout(r, 3 * FAST.watchPollIntervalMs!));
+    polls = 0;
+    const intervals = 5;
+    await new Promise((r) => setTimeout(r, intervals * FAST.watchPollIntervalMs!));
+    const counted = polls;
+    assert.ok(counted >= 2 * (intervals - 2) && counted <= 2 * (intervals + 1), `two queries an interval (one per machine filter) for seven streams: ${counted} in ${intervals} intervals`);
+    await h.engine.startWorkflow({ machineId: 'probe', workflowId: id, input: { label: id } });
+    await drive(h.engine, id, 2);
+    for (const items of await Promise.all(streams)) assert.deepEqual(versionsBy(entriesOf(items)).get(id), [1, 2, 3, 4]);
+  });
+
+  it('polls on schedule while messages keep coming: finds a lost transition, and the cursor moves on', async () => {
+    // The watcher's bus carries a busy workflow's messages, never the quiet one's.
+    const bus = new InMemoryEventBus();
+    const deaf = createWorkflowEngine({ store: h.store, bus, machines: [probe], tools: h.tools, logger: silentLogger, options: { ...FAST, fleetWatchMarginMs: 50 } });
+    const noisy = createWorkflowEngine({ store: h.store, bus, machines: [probe], tools: h.tools, logger: silentLogger, options: FAST });
+    await noisy.startWorkflow({ machineId: 'probe', workflowId: 'noise', input: { label: 'noise' } });
+    const opened = Date.now();
+    const movedOn = (_: HistoryEntry[], items: Item[]) => items.some((i) => i.watermark.getTime() > opened);
+    const watching = follow((signal) => deaf.watchWorkflows({}, signal), (entries, items) => finishedAll(['lost'])(entries) && movedOn(entries, items));
+    let stop = false;
+    const noise = (async () => {
+      // A message every 20 ms, far more often than the 200 ms poll interval.
+      while (!stop) {
+        await noisy.sendEvent({ workflowId: 'noise', event: { type: 'probe.bump' } });
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    try {
+      await new Promise((r) => setTimeout(r, 50));
+      await h.engine.startWorkflow({ machineId: 'probe', workflowId: 'lost', input: { label: 'lost' } });
+      await drive(h.engine, 'lost', 1);
+      const items = await watching;
+      assert.deepEqual(versionsBy(entriesOf(items)).get('lost'), [1, 2, 3]);
+      assert.ok(versionsBy(entriesOf(items)).get('noise')!.length >= 3, 'messages came more often than polls');
+      assert.ok(movedOn([], items), 'the watermark moved past the start');
+    } finally {
+      stop = true;
+      await noise;
+    }
   });
 
   it('sends a heartbeat with a cursor when nothing happens, and refuses bad requests', async () => {
