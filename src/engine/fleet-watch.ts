@@ -242,7 +242,7 @@ export async function* watchWorkflows(deps: FleetWatchDeps, query: FleetWatchQue
         for (const message of batch) yield* onMessage(message);
         continue;
       }
-      await wakeup.wait(undefined, signal);
+      await wakeup.wait(signal);
     }
   } finally {
     leave();

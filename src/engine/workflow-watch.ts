@@ -83,7 +83,7 @@ export async function* watchWorkflow(
         continue;
       }
       // Woken by a message (look again) or by the poller (stale: read).
-      await wakeup.wait(undefined, signal);
+      await wakeup.wait(signal);
     }
   } finally {
     unpoll();
