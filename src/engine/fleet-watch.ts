@@ -6,6 +6,7 @@ import type { ChangedWorkflow, WorkflowStore } from './ports/workflow-store.js';
 import { CHANGED_PAGE, type FleetPollResult, type FleetPoller } from './fleet-poller.js';
 import { decodePageToken, encodePageToken } from './page-token.js';
 import { entryOfMessage } from './transition-message.js';
+import { storeFailure } from './store-failures.js';
 import { Wakeup } from './wakeup.js';
 import type { HistoryEntry, WorkflowStatus } from './workflow-types.js';
 import { FINAL_STATUSES } from './workflow-types.js';
@@ -31,6 +32,8 @@ export interface FleetWatchItem {
    * the transitions of the last poll window (see `marginMs`).
    */
   watermark: Date;
+  /** The watermark as an opaque resume cursor (see `decodeWatchCursor`). */
+  cursor: string;
 }
 
 export interface FleetWatchDeps {
@@ -138,7 +141,7 @@ export async function* watchWorkflows(deps: FleetWatchDeps, query: FleetWatchQue
     if (FINAL_STATUSES.has(entry.status)) track.finishedAt = entry.at.getTime();
     if (statuses && !statuses.has(entry.status)) return;
     delivered = true;
-    yield { entry, machineId: track.machineId, machineVersion: track.machineVersion, watermark: new Date(watermark) };
+    yield { entry, machineId: track.machineId, machineVersion: track.machineVersion, ...at(watermark) };
   }
 
   /** The first version of an unseen workflow at or after the start; undefined when it has none. */
@@ -189,7 +192,7 @@ export async function* watchWorkflows(deps: FleetWatchDeps, query: FleetWatchQue
     // Finished workflows no poll can see again: a late message for one is older than pollFrom.
     for (const [id, track] of tracked) if (track.finishedAt !== undefined && track.finishedAt < pollFrom) tracked.delete(id);
     // A quiet stream still hears that it is alive and how far it got.
-    if (!delivered) yield { watermark: new Date(watermark) };
+    if (!delivered) yield at(watermark);
     delivered = false;
   }
 
@@ -244,6 +247,8 @@ export async function* watchWorkflows(deps: FleetWatchDeps, query: FleetWatchQue
       }
       await wakeup.wait(signal);
     }
+  } catch (error) {
+    throw storeFailure(error);
   } finally {
     leave();
     await unsubscribe();
@@ -251,6 +256,10 @@ export async function* watchWorkflows(deps: FleetWatchDeps, query: FleetWatchQue
 }
 
 const CURSOR_QUERY = 'watch-workflows';
+
+function at(watermark: number): Pick<FleetWatchItem, 'watermark' | 'cursor'> {
+  return { watermark: new Date(watermark), cursor: encodeWatchCursor(new Date(watermark)) };
+}
 
 /** The opaque resume cursor of a watermark. */
 export function encodeWatchCursor(watermark: Date): string {

@@ -16,12 +16,3 @@ export function storeFailure(error: unknown): unknown {
   if (error instanceof EngineError || !isDatabaseError(error)) return error;
   return new StoreUnavailableError(`the database failed: ${(error as Error).message}`, { cause: error });
 }
-
-/** A stream whose database failures end it with `unavailable` (the client resumes). */
-export async function* guardStream<T>(stream: AsyncIterable<T>): AsyncGenerator<T, void, undefined> {
-  try {
-    yield* stream;
-  } catch (error) {
-    throw storeFailure(error);
-  }
-}

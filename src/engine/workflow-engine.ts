@@ -3,7 +3,7 @@ import { ChildWorkflows, WORKFLOW_START } from './child-workflows.js';
 import type { EngineLogger, ResolvedEngineOptions, WorkflowEngineOptions } from './engine-options.js';
 import { resolveEngineOptions } from './engine-options.js';
 import { EngineError, InvalidInputError, MachineDefinitionError } from './errors.js';
-import { guardStream, storeFailure } from './store-failures.js';
+import { storeFailure } from './store-failures.js';
 import { InstanceCache } from './instance-cache.js';
 import type { JsonObject } from './json.js';
 import { KeyedQueue } from './keyed-queue.js';
@@ -31,7 +31,7 @@ import { earliestDue, WorkAnnouncer } from './work-announcer.js';
 import { watchWorkflow } from './workflow-watch.js';
 import { WatchPoller } from './watch-poller.js';
 import { FleetPoller } from './fleet-poller.js';
-import { decodeWatchCursor, encodeWatchCursor, watchWorkflows, type FleetWatchItem } from './fleet-watch.js';
+import { decodeWatchCursor, watchWorkflows, type FleetWatchItem } from './fleet-watch.js';
 import type { WorkflowStatus } from './workflow-types.js';
 import type { HistoryEntry, MachineInfo, WorkflowView } from './workflow-types.js';
 
@@ -214,7 +214,7 @@ export class WorkflowEngine {
 
   /** See workflow-watch.ts: replay from `fromVersion`, then live; ends after a final status. */
   watch(workflowId: string, fromVersion: number, signal: AbortSignal): AsyncIterable<HistoryEntry> {
-    return guardStream(watchWorkflow({ store: this.#deps.store, bus: this.#deps.bus, poller: this.#watchPoller }, workflowId, fromVersion, signal));
+    return watchWorkflow({ store: this.#deps.store, bus: this.#deps.bus, poller: this.#watchPoller }, workflowId, fromVersion, signal);
   }
 
   /**
@@ -225,14 +225,14 @@ export class WorkflowEngine {
   watchWorkflows(
     req: { machineId?: string; statuses?: WorkflowStatus[]; since?: Date; cursor?: string },
     signal: AbortSignal,
-  ): AsyncIterable<FleetWatchItem & { cursor: string }> {
+  ): AsyncIterable<FleetWatchItem> {
     if (req.machineId !== undefined) checkKey('machine_id', req.machineId);
     if (req.since !== undefined && req.cursor !== undefined) throw new InvalidInputError('give since or cursor, not both', [{ field: 'cursor', description: 'conflicts with since' }]);
     const since = req.cursor !== undefined ? decodeWatchCursor(req.cursor) : req.since;
     if (since !== undefined && Number.isNaN(since.getTime())) throw new InvalidInputError('since is not a valid time', [{ field: 'since', description: 'invalid' }]);
     const deps = { store: this.#deps.store, bus: this.#deps.bus, clock: this.#options.clock, poller: this.#fleetPoller, marginMs: this.#options.fleetWatchMarginMs };
     const query = { ...(req.machineId !== undefined ? { machineId: req.machineId } : {}), ...(req.statuses ? { statuses: req.statuses } : {}), ...(since ? { since } : {}) };
-    return guardStream(withCursors(watchWorkflows(deps, query, signal)));
+    return watchWorkflows(deps, query, signal);
   }
 
   /**
@@ -381,8 +381,4 @@ export class WorkflowEngine {
       throw storeFailure(error);
     }
   }
-}
-
-async function* withCursors(items: AsyncIterable<FleetWatchItem>): AsyncGenerator<FleetWatchItem & { cursor: string }> {
-  for await (const item of items) yield { ...item, cursor: encodeWatchCursor(item.watermark) };
 }

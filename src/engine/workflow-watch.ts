@@ -1,6 +1,7 @@
 import type { EventBus, TransitionMessage } from './ports/event-bus.js';
 import type { WorkflowStore } from './ports/workflow-store.js';
 import { WorkflowNotFoundError } from './errors.js';
+import { storeFailure } from './store-failures.js';
 import { toHistoryEntry } from './history-entry.js';
 import { entryOfMessage } from './transition-message.js';
 import { Wakeup } from './wakeup.js';
@@ -21,7 +22,7 @@ const MAX_HELD = 1_000;
  * messages make it read the history from the next version. Without messages it reads the history
  * when `poller` finds the workflow at a version not yielded yet (lost messages). Throws
  * `signal.reason` (an AbortError) when aborted, WorkflowNotFoundError when the instance does not
- * exist, and the poller's error when its poll failed.
+ * exist, and StoreUnavailableError when a read or the poller's poll failed.
  */
 export async function* watchWorkflow(
   deps: { store: WorkflowStore; bus: EventBus; poller: WatchPoller },
@@ -85,6 +86,8 @@ export async function* watchWorkflow(
       // Woken by a message (look again) or by the poller (stale: read).
       await wakeup.wait(signal);
     }
+  } catch (error) {
+    throw storeFailure(error);
   } finally {
     unpoll();
     await unsubscribe();

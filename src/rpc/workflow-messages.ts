@@ -100,7 +100,7 @@ export function toolCallMessage(c: ToolCallRecord): ToolCall {
   });
 }
 
-export function watchWorkflowsMessage(item: FleetWatchItem & { cursor: string }): WatchWorkflowsResponse {
+export function watchWorkflowsMessage(item: FleetWatchItem): WatchWorkflowsResponse {
   return create(WatchWorkflowsResponseSchema, {
     cursor: item.cursor,
     ...(item.entry ? { entry: historyEntryMessage(item.entry), machineId: item.machineId ?? '', machineVersion: item.machineVersion ?? 0 } : {}),
