@@ -112,22 +112,4 @@ describe('FleetPoller', () => {
     assert.deepEqual(logged, [1], 'logged once, after the failed poll\'s one query');
     assert.ok(store.queries.length >= 4, 'then a poll with a query for each window start');
   });
-
-  it('polls at once when the bus goes down or comes back, then every second while it is down', async () => {
-    const store = fakeStore();
-    const bus = fakeBus();
-    const poller = new FleetPoller({ store, bus, clock: systemClock, pollIntervalMs: 60_000, onError: noErrors });
-    const one = member(0);
-    const stop = poller.add(one.m);
-    assert.equal(bus.listeners(), 1, 'follows the bus while it has streams');
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    assert.equal(store.queries.length, 0, 'the first poll waits an interval');
-    bus.set(false);
-    await waitUntil(() => store.queries.length === 1, 'a poll when the bus went down');
-    await waitUntil(() => store.queries.length === 2, 'a poll a second later', 3_000);
-    bus.set(true);
-    await waitUntil(() => store.queries.length === 3, 'a poll when the bus came back');
-    stop();
-    assert.equal(bus.listeners(), 0, 'stops following the bus');
-  });
 });

@@ -1,7 +1,7 @@
 import type { Clock } from './clock.js';
 import type { EventBus } from './ports/event-bus.js';
 import type { ChangedWorkflow, WorkflowStore } from './ports/workflow-store.js';
-import { pollDelay } from './wakeup.js';
+import { PollSchedule } from './poll-schedule.js';
 
 /** Rows of one `listChangedSince` page. */
 export const CHANGED_PAGE = 200;
@@ -29,7 +29,7 @@ export interface FleetPollerDeps {
   store: Pick<WorkflowStore, 'listChangedSince'>;
   bus: Pick<EventBus, 'status' | 'onStatusChange'>;
   clock: Clock;
-  /** How often the store is polled (every second while the bus is down). */
+  /** How often the store is polled (see PollSchedule). */
   pollIntervalMs: number;
   /** A failed poll (its streams were failed with the error). */
   onError(error: unknown): void;
@@ -45,85 +45,54 @@ export interface FleetPollerDeps {
  * interval per machine filter in use. Exact windows, not one wide window for all: a stream's
  * first version of a workflow it has not seen must be the first in its own window.
  *
- * Polls run every `pollIntervalMs` whether or not messages arrive (a stream that waited for a
- * quiet interval never polled on a busy bus, so a lost message went unnoticed and its watermark
- * stood still), every second while the bus is down, and at once when the bus goes down or
- * comes back. A stream's first poll (its replay) and the one after its inbox overflowed are
- * its own (fleet-watch.ts).
+ * Polls run on a PollSchedule: every `pollIntervalMs` whether or not messages arrive (a stream
+ * that waited for a quiet interval never polled on a busy bus, so a lost message went unnoticed
+ * and its watermark stood still), every second while the bus is down, and at once when the bus
+ * goes down or comes back. A stream's first poll (its replay) and the one after its inbox
+ * overflowed are its own (fleet-watch.ts).
  */
 export class FleetPoller {
   readonly #members = new Set<FleetPollMember>();
-  #timer: NodeJS.Timeout | undefined;
-  #polling = false;
-  #again = false;
-  #stopStatus: (() => void) | undefined;
+  readonly #schedule: PollSchedule;
 
-  constructor(private readonly deps: FleetPollerDeps) {}
+  constructor(private readonly deps: FleetPollerDeps) {
+    this.#schedule = new PollSchedule(deps, () => this.#poll());
+  }
 
   /** Adds a stream to the schedule; returns the function that removes it. */
   add(member: FleetPollMember): () => void {
     this.#members.add(member);
-    this.#stopStatus ??= this.deps.bus.onStatusChange(() => this.#pollNow());
-    this.#schedule();
+    this.#schedule.start();
     return () => {
       this.#members.delete(member);
-      if (this.#members.size) return;
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-      this.#stopStatus?.();
-      this.#stopStatus = undefined;
+      if (this.#members.size === 0) this.#schedule.stop();
     };
   }
 
-  #schedule(): void {
-    if (this.#timer || this.#polling || this.#members.size === 0) return;
-    this.#timer = setTimeout(() => void this.#poll(), pollDelay(this.deps.pollIntervalMs, this.deps.bus.status().ok));
-  }
-
-  /** The bus went down or came back: messages may have been lost, so look now. */
-  #pollNow(): void {
-    if (this.#polling) {
-      this.#again = true;
-      return;
-    }
-    clearTimeout(this.#timer);
-    void this.#poll();
-  }
-
   async #poll(): Promise<void> {
-    this.#timer = undefined;
-    this.#polling = true;
-    try {
-      const start = this.deps.clock.now().getTime();
-      const groups = new Map<string, { from: number; machineId: string | undefined; members: FleetPollMember[] }>();
-      for (const member of this.#members) {
-        const from = member.from();
-        if (from === undefined) continue;
-        const key = member.machineId === undefined ? `${from}` : `${from}:${member.machineId}`;
-        const group = groups.get(key);
-        if (group) group.members.push(member);
-        else groups.set(key, { from, machineId: member.machineId, members: [member] });
-      }
-      // After a failure the rest are failed with it, not queried: the database is unreachable.
-      let failure: { error: unknown } | undefined;
-      for (const { from, machineId, members } of groups.values()) {
-        try {
-          if (failure) throw failure.error;
-          const changed = await listChanged(this.deps.store, from, machineId);
-          for (const member of members) if (this.#members.has(member)) member.deliver({ from, start, changed });
-        } catch (error) {
-          failure ??= { error };
-          for (const member of members) if (this.#members.has(member)) member.fail(error);
-        }
-      }
-      if (failure) this.deps.onError(failure.error);
-    } finally {
-      this.#polling = false;
-      if (this.#again) {
-        this.#again = false;
-        if (this.#members.size) void this.#poll();
-      } else this.#schedule();
+    const start = this.deps.clock.now().getTime();
+    const groups = new Map<string, { from: number; machineId: string | undefined; members: FleetPollMember[] }>();
+    for (const member of this.#members) {
+      const from = member.from();
+      if (from === undefined) continue;
+      const key = member.machineId === undefined ? `${from}` : `${from}:${member.machineId}`;
+      const group = groups.get(key);
+      if (group) group.members.push(member);
+      else groups.set(key, { from, machineId: member.machineId, members: [member] });
     }
+    // After a failure the rest are failed with it, not queried: the database is unreachable.
+    let failure: { error: unknown } | undefined;
+    for (const { from, machineId, members } of groups.values()) {
+      try {
+        if (failure) throw failure.error;
+        const changed = await listChanged(this.deps.store, from, machineId);
+        for (const member of members) if (this.#members.has(member)) member.deliver({ from, start, changed });
+      } catch (error) {
+        failure ??= { error };
+        for (const member of members) if (this.#members.has(member)) member.fail(error);
+      }
+    }
+    if (failure) this.deps.onError(failure.error);
   }
 }
 

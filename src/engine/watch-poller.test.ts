@@ -28,7 +28,7 @@ async function waitUntil(condition: () => boolean, what: string, timeoutMs = 5_0
   }
 }
 
-const busUp = { status: () => ({ ok: true, message: 'up' }) };
+const busUp = { status: () => ({ ok: true, message: 'up' }), onStatusChange: () => () => {} };
 /** Callbacks that count stale calls into `onStale` and must not be failed. */
 const staleOnly = (onStale: () => void) => ({ stale: onStale, fail: (error: unknown) => assert.fail(`failed: ${String(error)}`) });
 
@@ -66,7 +66,7 @@ describe('WatchPoller', () => {
   it('fails its watchers when a poll fails, polls on for the others, every second at most while the bus is down', async () => {
     const store = fakeStore(new Map([['a', 2]]));
     const errors: unknown[] = [];
-    const poller = new WatchPoller({ store, bus: { status: () => ({ ok: false, message: 'down' }) }, pollIntervalMs: 60_000, onError: (error) => errors.push(error) });
+    const poller = new WatchPoller({ store, bus: { status: () => ({ ok: false, message: 'down' }), onStatusChange: () => () => {} }, pollIntervalMs: 60_000, onError: (error) => errors.push(error) });
     store.failOnce();
     const failed: unknown[] = [];
     const started = Date.now();

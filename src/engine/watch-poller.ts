@@ -1,6 +1,6 @@
 import type { EventBus } from './ports/event-bus.js';
 import type { WorkflowStore } from './ports/workflow-store.js';
-import { pollDelay } from './wakeup.js';
+import { PollSchedule } from './poll-schedule.js';
 
 /** Most workflow ids in one version query. */
 const CHUNK = 1_000;
@@ -17,8 +17,8 @@ interface Watcher {
 
 export interface WatchPollerDeps {
   store: Pick<WorkflowStore, 'workflowVersions'>;
-  bus: Pick<EventBus, 'status'>;
-  /** How often the store is polled (every second while the bus is down). */
+  bus: Pick<EventBus, 'status' | 'onStatusChange'>;
+  /** How often the store is polled (see PollSchedule: every second while the bus is down, at once when it goes down or comes back). */
   pollIntervalMs: number;
   /** A failed poll (its watchers were failed with the error). */
   onError(error: unknown): void;
@@ -38,35 +38,24 @@ export interface WatchPollerDeps {
  */
 export class WatchPoller {
   readonly #watchers = new Set<Watcher>();
-  #timer: NodeJS.Timeout | undefined;
-  #polling = false;
+  readonly #schedule: PollSchedule;
 
-  constructor(private readonly deps: WatchPollerDeps) {}
+  constructor(private readonly deps: WatchPollerDeps) {
+    this.#schedule = new PollSchedule(deps, () => this.#poll());
+  }
 
   /** Watches `workflowId` (see Watcher); returns the function that stops it. */
   add(workflowId: string, next: () => number, callbacks: { stale(): void; fail(error: unknown): void }): () => void {
     const watcher: Watcher = { workflowId, next, stale: callbacks.stale, fail: callbacks.fail };
     this.#watchers.add(watcher);
-    this.#schedule();
+    this.#schedule.start();
     return () => {
       this.#watchers.delete(watcher);
-      if (this.#watchers.size === 0) this.#cancel();
+      if (this.#watchers.size === 0) this.#schedule.stop();
     };
   }
 
-  #schedule(): void {
-    if (this.#timer || this.#polling || this.#watchers.size === 0) return;
-    this.#timer = setTimeout(() => void this.#poll(), pollDelay(this.deps.pollIntervalMs, this.deps.bus.status().ok));
-  }
-
-  #cancel(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-  }
-
   async #poll(): Promise<void> {
-    this.#timer = undefined;
-    this.#polling = true;
     try {
       const byWorkflow = new Map<string, Watcher[]>();
       for (const watcher of this.#watchers) {
@@ -88,9 +77,6 @@ export class WatchPoller {
     } catch (error) {
       for (const watcher of [...this.#watchers]) watcher.fail(error);
       this.deps.onError(error);
-    } finally {
-      this.#polling = false;
-      this.#schedule();
     }
   }
 }

@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { PollSchedule } from './poll-schedule.js';
+import type { BusStatus } from './ports/event-bus.js';
+
+/** A bus whose status the test sets. */
+function fakeBus() {
+  let status: BusStatus = { ok: true, message: 'up' };
+  const listeners = new Set<(s: BusStatus) => void>();
+  return {
+    status: () => status,
+    onStatusChange: (listener: (s: BusStatus) => void) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    set(ok: boolean) {
+      status = { ok, message: ok ? 'up' : 'down' };
+      for (const listener of listeners) listener(status);
+    },
+    listeners: () => listeners.size,
+  };
+}
+
+/** A poll that counts its runs and how many ran at once, taking `ms` each. */
+function countingPoll(ms: number) {
+  const state = { runs: 0, running: 0, mostAtOnce: 0 };
+  const poll = async () => {
+    state.runs++;
+    state.running++;
+    state.mostAtOnce = Math.max(state.mostAtOnce, state.running);
+    await sleep(ms);
+    state.running--;
+  };
+  return { state, poll };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitUntil(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+describe('PollSchedule', () => {
+  it('polls every interval while started, one poll at a time, and not after stop', async () => {
+    const { state, poll } = countingPoll(30);
+    const schedule = new PollSchedule({ bus: fakeBus(), pollIntervalMs: 10 }, poll);
+    assert.equal(state.runs, 0, 'nothing before start');
+    schedule.start();
+    schedule.start();
+    await waitUntil(() => state.runs >= 3, 'three polls');
+    schedule.stop();
+    await sleep(40);
+    const runs = state.runs;
+    await sleep(100);
+    assert.equal(state.runs, runs, 'no polls after stop');
+    assert.equal(state.mostAtOnce, 1, 'never two at once');
+  });
+
+  it('polls at once when the bus goes down or comes back, every second while it is down, and stops following the bus', async () => {
+    const bus = fakeBus();
+    const { state, poll } = countingPoll(0);
+    const schedule = new PollSchedule({ bus, pollIntervalMs: 60_000 }, poll);
+    schedule.start();
+    assert.equal(bus.listeners(), 1, 'follows the bus while started');
+    await sleep(30);
+    assert.equal(state.runs, 0, 'the first poll waits an interval');
+    bus.set(false);
+    await waitUntil(() => state.runs === 1, 'a poll when the bus went down');
+    await waitUntil(() => state.runs === 2, 'a poll a second later', 3_000);
+    bus.set(true);
+    await waitUntil(() => state.runs === 3, 'a poll when the bus came back');
+    schedule.stop();
+    assert.equal(bus.listeners(), 0, 'stops following the bus');
+  });
+
+  it('runs once more right after a poll that a status change interrupted', async () => {
+    const bus = fakeBus();
+    const { state, poll } = countingPoll(50);
+    const schedule = new PollSchedule({ bus, pollIntervalMs: 60_000 }, poll);
+    schedule.start();
+    bus.set(false);
+    await waitUntil(() => state.running === 1, 'the first poll under way');
+    bus.set(true);
+    bus.set(false);
+    await waitUntil(() => state.runs === 2, 'one more poll after it');
+    await sleep(120);
+    schedule.stop();
+    assert.equal(state.mostAtOnce, 1, 'never two at once');
+    // The next scheduled poll is a second away (the bus is down): only the one more has run.
+    assert.equal(state.runs, 2, 'the two changes during the poll made one more poll, not two');
+  });
+});
