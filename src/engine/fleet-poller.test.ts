@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { systemClock } from './clock.js';
 import { CHANGED_PAGE, FleetPoller, type FleetPollMember, type FleetPollResult } from './fleet-poller.js';
-import type { BusStatus } from './ports/event-bus.js';
 import type { ChangedWorkflow } from './ports/workflow-store.js';
+import { statusBus } from './test-support/status-bus.js';
+import { waitUntil } from './test-support/wait-until.js';
 
 type Query = { since: Date; machineId?: string; afterId?: string; limit: number };
 
@@ -25,24 +26,6 @@ function fakeStore(rows: ChangedWorkflow[] = []) {
   };
 }
 
-/** A bus whose status the test sets. */
-function fakeBus() {
-  let status: BusStatus = { ok: true, message: 'up' };
-  const listeners = new Set<(s: BusStatus) => void>();
-  return {
-    status: () => status,
-    onStatusChange: (listener: (s: BusStatus) => void) => {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
-    set(ok: boolean) {
-      status = { ok, message: ok ? 'up' : 'down' };
-      for (const listener of listeners) listener(status);
-    },
-    listeners: () => listeners.size,
-  };
-}
-
 /** A stream at window start `from` that takes every result (and stays ready for the next). */
 function member(from: number | undefined, machineId?: string) {
   const results: FleetPollResult[] = [];
@@ -51,21 +34,13 @@ function member(from: number | undefined, machineId?: string) {
   return { m, results, errors };
 }
 
-async function waitUntil(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 const row = (workflowId: string, machineId = 'm'): ChangedWorkflow => ({ workflowId, machineId, machineVersion: 1, firstVersion: 1, lastVersion: 2 });
 const noErrors = (error: unknown) => assert.fail(`poll failed: ${String(error)}`);
 
 describe('FleetPoller', () => {
   it('makes one query for the streams with the same window start and machine, one per other pair, none for a busy stream', async () => {
     const store = fakeStore([row('a'), row('b', 'other')]);
-    const poller = new FleetPoller({ store, bus: fakeBus(), clock: systemClock, pollIntervalMs: 20, onError: noErrors });
+    const poller = new FleetPoller({ store, bus: statusBus(), clock: systemClock, pollIntervalMs: 20, onError: noErrors });
     const all = [member(1_000), member(1_000), member(1_000)];
     const ofM = [member(1_000, 'm'), member(1_000, 'm')];
     const later = member(2_000);
@@ -89,7 +64,7 @@ describe('FleetPoller', () => {
   it('reads every page of a window', async () => {
     const rows = Array.from({ length: CHANGED_PAGE * 2 + 5 }, (_, i) => row(`w${String(i).padStart(4, '0')}`));
     const store = fakeStore(rows);
-    const poller = new FleetPoller({ store, bus: fakeBus(), clock: systemClock, pollIntervalMs: 10, onError: noErrors });
+    const poller = new FleetPoller({ store, bus: statusBus(), clock: systemClock, pollIntervalMs: 10, onError: noErrors });
     const one = member(0);
     const stop = poller.add(one.m);
     await waitUntil(() => one.results.length >= 1, 'a poll');
@@ -102,7 +77,7 @@ describe('FleetPoller', () => {
     const store = fakeStore([row('a')]);
     /** Queries made when each failure was logged. */
     const logged: number[] = [];
-    const poller = new FleetPoller({ store, bus: fakeBus(), clock: systemClock, pollIntervalMs: 20, onError: () => logged.push(store.queries.length) });
+    const poller = new FleetPoller({ store, bus: statusBus(), clock: systemClock, pollIntervalMs: 20, onError: () => logged.push(store.queries.length) });
     store.fail(1);
     const streams = [member(1), member(2), member(3, 'm')];
     const stops = streams.map((s) => poller.add(s.m));

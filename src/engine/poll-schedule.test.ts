@@ -1,25 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PollSchedule } from './poll-schedule.js';
-import type { BusStatus } from './ports/event-bus.js';
-
-/** A bus whose status the test sets. */
-function fakeBus() {
-  let status: BusStatus = { ok: true, message: 'up' };
-  const listeners = new Set<(s: BusStatus) => void>();
-  return {
-    status: () => status,
-    onStatusChange: (listener: (s: BusStatus) => void) => {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
-    set(ok: boolean) {
-      status = { ok, message: ok ? 'up' : 'down' };
-      for (const listener of listeners) listener(status);
-    },
-    listeners: () => listeners.size,
-  };
-}
+import { statusBus } from './test-support/status-bus.js';
+import { waitUntil } from './test-support/wait-until.js';
 
 /** A poll that counts its runs and how many ran at once, taking `ms` each. */
 function countingPoll(ms: number) {
@@ -36,18 +19,10 @@ function countingPoll(ms: number) {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function waitUntil(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
 describe('PollSchedule', () => {
   it('polls every interval while started, one poll at a time, and not after stop', async () => {
     const { state, poll } = countingPoll(30);
-    const schedule = new PollSchedule({ bus: fakeBus(), pollIntervalMs: 10 }, poll);
+    const schedule = new PollSchedule({ bus: statusBus(), pollIntervalMs: 10 }, poll);
     assert.equal(state.runs, 0, 'nothing before start');
     schedule.start();
     schedule.start();
@@ -61,7 +36,7 @@ describe('PollSchedule', () => {
   });
 
   it('polls at once when the bus goes down or comes back, every second while it is down, and stops following the bus', async () => {
-    const bus = fakeBus();
+    const bus = statusBus();
     const { state, poll } = countingPoll(0);
     const schedule = new PollSchedule({ bus, pollIntervalMs: 60_000 }, poll);
     schedule.start();
@@ -78,7 +53,7 @@ describe('PollSchedule', () => {
   });
 
   it('runs once more right after a poll that a status change interrupted', async () => {
-    const bus = fakeBus();
+    const bus = statusBus();
     const { state, poll } = countingPoll(50);
     const schedule = new PollSchedule({ bus, pollIntervalMs: 60_000 }, poll);
     schedule.start();

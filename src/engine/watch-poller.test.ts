@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { WatchPoller } from './watch-poller.js';
+import { statusBus } from './test-support/status-bus.js';
+import { waitUntil } from './test-support/wait-until.js';
 
 /** A store of workflow versions that records each query's ids. */
 function fakeStore(versions: Map<string, number>) {
@@ -20,22 +22,13 @@ function fakeStore(versions: Map<string, number>) {
   };
 }
 
-async function waitUntil(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-const busUp = { status: () => ({ ok: true, message: 'up' }), onStatusChange: () => () => {} };
 /** Callbacks that count stale calls into `onStale` and must not be failed. */
 const staleOnly = (onStale: () => void) => ({ stale: onStale, fail: (error: unknown) => assert.fail(`failed: ${String(error)}`) });
 
 describe('WatchPoller', () => {
   it('tells only the watchers whose workflow moved past what they yielded, or is gone, in one query a poll', async () => {
     const store = fakeStore(new Map([['a', 3], ['b', 5], ['c', 7]]));
-    const poller = new WatchPoller({ store, bus: busUp, pollIntervalMs: 20, onError: (error) => assert.fail(String(error)) });
+    const poller = new WatchPoller({ store, bus: statusBus(), pollIntervalMs: 20, onError: (error) => assert.fail(String(error)) });
     const stale: string[] = [];
     const stops = [
       poller.add('a', () => 4, staleOnly(() => stale.push('a: up to date'))),
@@ -54,7 +47,7 @@ describe('WatchPoller', () => {
 
   it('asks for at most 1,000 ids a query', async () => {
     const store = fakeStore(new Map());
-    const poller = new WatchPoller({ store, bus: busUp, pollIntervalMs: 10, onError: (error) => assert.fail(String(error)) });
+    const poller = new WatchPoller({ store, bus: statusBus(), pollIntervalMs: 10, onError: (error) => assert.fail(String(error)) });
     let stale = 0;
     const stops = Array.from({ length: 2_500 }, (_, i) => poller.add(`w${i}`, () => 1, staleOnly(() => stale++)));
     await waitUntil(() => store.queries.length >= 3, 'a whole poll');
@@ -66,7 +59,7 @@ describe('WatchPoller', () => {
   it('fails its watchers when a poll fails, polls on for the others, every second at most while the bus is down', async () => {
     const store = fakeStore(new Map([['a', 2]]));
     const errors: unknown[] = [];
-    const poller = new WatchPoller({ store, bus: { status: () => ({ ok: false, message: 'down' }), onStatusChange: () => () => {} }, pollIntervalMs: 60_000, onError: (error) => errors.push(error) });
+    const poller = new WatchPoller({ store, bus: statusBus(false), pollIntervalMs: 60_000, onError: (error) => errors.push(error) });
     store.failOnce();
     const failed: unknown[] = [];
     const started = Date.now();

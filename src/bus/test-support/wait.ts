@@ -1,13 +1,6 @@
 import type { BusStatus, EventBus } from '../../engine/ports/event-bus.js';
 
-/** Checks `condition` until it holds; fails after `timeoutMs` naming `what`. */
-export async function waitUntil(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+export { waitUntil } from '../../engine/test-support/wait-until.js';
 
 /** Resolves when the bus status has `ok`, at once if it has it already. */
 export function waitForStatus(bus: EventBus, ok: boolean, timeoutMs = 5_000): Promise<BusStatus> {
