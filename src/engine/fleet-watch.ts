@@ -262,7 +262,7 @@ function at(watermark: number): Pick<FleetWatchItem, 'watermark' | 'cursor'> {
 }
 
 /** The opaque resume cursor of a watermark. */
-export function encodeWatchCursor(watermark: Date): string {
+function encodeWatchCursor(watermark: Date): string {
   return encodePageToken({ t: watermark.getTime() }, CURSOR_QUERY);
 }
 
