@@ -96,14 +96,19 @@ export class FleetPoller {
   }
 }
 
-/** Every workflow with history rows at or after `from` (of one machine, if given), all pages. */
-async function listChanged(store: FleetPollerDeps['store'], from: number, machineId: string | undefined): Promise<ChangedWorkflow[]> {
-  const all: ChangedWorkflow[] = [];
+/** Every workflow with history rows at or after `from` (of one machine, if given), page by page. */
+export async function* changedSince(store: FleetPollerDeps['store'], from: number, machineId: string | undefined): AsyncGenerator<ChangedWorkflow[]> {
   let afterId: string | undefined;
   for (;;) {
     const page = await store.listChangedSince({ since: new Date(from), limit: CHANGED_PAGE, ...(machineId !== undefined ? { machineId } : {}), ...(afterId !== undefined ? { afterId } : {}) });
-    all.push(...page);
-    if (page.length < CHANGED_PAGE) return all;
+    yield page;
+    if (page.length < CHANGED_PAGE) return;
     afterId = page.at(-1)!.workflowId;
   }
+}
+
+async function listChanged(store: FleetPollerDeps['store'], from: number, machineId: string | undefined): Promise<ChangedWorkflow[]> {
+  const all: ChangedWorkflow[] = [];
+  for await (const page of changedSince(store, from, machineId)) all.push(...page);
+  return all;
 }

@@ -3,7 +3,7 @@ import { InvalidInputError } from './errors.js';
 import { toHistoryEntry } from './history-entry.js';
 import type { EventBus, TransitionMessage } from './ports/event-bus.js';
 import type { ChangedWorkflow, WorkflowStore } from './ports/workflow-store.js';
-import { CHANGED_PAGE, type FleetPollResult, type FleetPoller } from './fleet-poller.js';
+import { changedSince, type FleetPollResult, type FleetPoller } from './fleet-poller.js';
 import { decodePageToken, encodePageToken } from './page-token.js';
 import { entryOfMessage } from './transition-message.js';
 import { storeFailure } from './store-failures.js';
@@ -199,18 +199,7 @@ export async function* watchWorkflows(deps: FleetWatchDeps, query: FleetWatchQue
   /** A poll of the stream's own, page by page (a replay from `since` may be long). */
   async function* poll(): AsyncGenerator<FleetWatchItem> {
     const pollStart = deps.clock.now().getTime();
-    let afterId: string | undefined;
-    for (;;) {
-      const changed = await deps.store.listChangedSince({
-        since: new Date(pollFrom),
-        limit: CHANGED_PAGE,
-        ...(query.machineId !== undefined ? { machineId: query.machineId } : {}),
-        ...(afterId !== undefined ? { afterId } : {}),
-      });
-      yield* visit(changed);
-      if (changed.length < CHANGED_PAGE) break;
-      afterId = changed.at(-1)!.workflowId;
-    }
+    for await (const page of changedSince(deps.store, pollFrom, query.machineId)) yield* visit(page);
     yield* polled(pollStart);
   }
 
