@@ -1,7 +1,6 @@
 import type { Clock } from './clock.js';
-import type { EventBus } from './ports/event-bus.js';
 import type { ChangedWorkflow, WorkflowStore } from './ports/workflow-store.js';
-import { PollSchedule } from './poll-schedule.js';
+import { PollSchedule, type PollScheduleDeps } from './poll-schedule.js';
 
 /** Rows of one `listChangedSince` page. */
 export const CHANGED_PAGE = 200;
@@ -25,12 +24,10 @@ export interface FleetPollMember {
   fail(error: unknown): void;
 }
 
-export interface FleetPollerDeps {
+/** When it polls: PollScheduleDeps. */
+export interface FleetPollerDeps extends PollScheduleDeps {
   store: Pick<WorkflowStore, 'listChangedSince'>;
-  bus: Pick<EventBus, 'status' | 'onStatusChange'>;
   clock: Clock;
-  /** How often the store is polled (see PollSchedule). */
-  pollIntervalMs: number;
   /** A failed poll (its streams were failed with the error). */
   onError(error: unknown): void;
 }

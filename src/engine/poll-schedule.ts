@@ -1,5 +1,7 @@
 import type { EventBus } from './ports/event-bus.js';
-import { pollDelay } from './wakeup.js';
+
+/** While the bus is down, the store is polled at least this often. */
+const OUTAGE_POLL_MS = 1_000;
 
 export interface PollScheduleDeps {
   bus: Pick<EventBus, 'status' | 'onStatusChange'>;
@@ -45,7 +47,8 @@ export class PollSchedule {
 
   #schedule(): void {
     if (this.#timer || this.#running || !this.#active) return;
-    this.#timer = setTimeout(() => void this.#run(), pollDelay(this.deps.pollIntervalMs, this.deps.bus.status().ok));
+    const { pollIntervalMs, bus } = this.deps;
+    this.#timer = setTimeout(() => void this.#run(), bus.status().ok ? pollIntervalMs : Math.min(pollIntervalMs, OUTAGE_POLL_MS));
   }
 
   #now(): void {

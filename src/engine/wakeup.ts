@@ -35,11 +35,3 @@ export class Wakeup {
     });
   }
 }
-
-/** While the bus is down, the watch pollers look at the store at least this often. */
-export const OUTAGE_POLL_MS = 1_000;
-
-/** The time between two polls of a watch poller: its interval, shorter while the bus is down. */
-export function pollDelay(pollIntervalMs: number, busOk: boolean): number {
-  return busOk ? pollIntervalMs : Math.min(pollIntervalMs, OUTAGE_POLL_MS);
-}

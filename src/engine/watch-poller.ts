@@ -1,6 +1,5 @@
-import type { EventBus } from './ports/event-bus.js';
 import type { WorkflowStore } from './ports/workflow-store.js';
-import { PollSchedule } from './poll-schedule.js';
+import { PollSchedule, type PollScheduleDeps } from './poll-schedule.js';
 
 /** Most workflow ids in one version query. */
 const CHUNK = 1_000;
@@ -15,11 +14,9 @@ interface Watcher {
   fail(error: unknown): void;
 }
 
-export interface WatchPollerDeps {
+/** When it polls: PollScheduleDeps (every interval, every second while the bus is down, at once when it goes down or comes back). */
+export interface WatchPollerDeps extends PollScheduleDeps {
   store: Pick<WorkflowStore, 'workflowVersions'>;
-  bus: Pick<EventBus, 'status' | 'onStatusChange'>;
-  /** How often the store is polled (see PollSchedule: every second while the bus is down, at once when it goes down or comes back). */
-  pollIntervalMs: number;
   /** A failed poll (its watchers were failed with the error). */
   onError(error: unknown): void;
 }
