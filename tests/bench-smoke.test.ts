@@ -164,8 +164,9 @@ function assertSchedulerShares(share: { machineCpuPct: number; serverWaitPct: nu
     assert.ok(Number.isNaN(share.machineCpuPct) && Number.isNaN(share.serverWaitPct), JSON.stringify(share));
     return;
   }
-  // The server and this process both ran, so the machine was busy; a wait is a share of the time.
-  assert.ok(share.machineCpuPct > 0, JSON.stringify(share));
+  // A share of the machine, but possibly 0: /proc/stat counts whole ticks, and a smoke burst of a few
+  // tens of milliseconds may see none of them move (seen in CI). A wait is a share of the time.
+  assert.ok(Number.isFinite(share.machineCpuPct) && share.machineCpuPct >= 0, JSON.stringify(share));
   assert.ok(share.serverWaitPct >= 0 && share.serverWaitPct <= 101, JSON.stringify(share));
 }
 
