@@ -43,6 +43,7 @@ export function metricsOf(report: BenchReport): Metric[] {
       add(`${l.label} reply p50 ms`, l.reply.p50, 'lower');
       add(`${l.label} watch p50 ms`, l.watch.count > 0 ? l.watch.p50 : undefined, 'lower');
       add(`${l.label} server us/t`, l.serverUsPerTransition, 'lower');
+      add(`${l.label} server sleeps/t`, l.serverSleepsPerTransition, 'lower');
       add(`${l.label} GC us/t`, l.serverGcUsPerTransition, 'lower');
       add(`${l.label} Postgres us/t`, l.postgresUsPerTransition, 'lower');
       add(`${l.label} commit ms`, l.commit?.meanMs, 'lower');

@@ -35,6 +35,11 @@ export interface EngineLevel {
   machineCpuPct: number;
   /** CPU per transition, in microseconds: the server's and Postgres's (see serverCpuPct, postgresCpuPct). */
   serverUsPerTransition: number;
+  /**
+   * The server's main thread's sleeps (each ending in a wake-up) per transition: the hops a
+   * transition costs the server, shared by a batch's transitions (see CpuShare.serverSleeps).
+   */
+  serverSleepsPerTransition: number;
   postgresUsPerTransition: number;
   /** The server's main thread paused for garbage collection, in microseconds a transition (its /metrics); NaN from a server without the histogram. */
   serverGcUsPerTransition: number;
@@ -214,6 +219,7 @@ async function measureLevel<R extends { perSec: number; ops: number }>(server: B
     watchMissed,
     ...usage,
     serverUsPerTransition: cpuUsPerOp(usage.serverCpuPct, result.perSec),
+    serverSleepsPerTransition: result.ops > 0 ? round(usage.serverSleeps / result.ops, 2) : NaN,
     // The scrapes around the run are counted with it (a collection they cause is the server's all the same).
     serverGcUsPerTransition: gcSeconds !== undefined && result.ops > 0 ? round((gcSeconds * 1e6) / result.ops, 1) : NaN,
     postgresUsPerTransition: cpuUsPerOp(usage.postgresCpuPct, result.perSec),

@@ -43,10 +43,10 @@ export function renderMarkdown(report: BenchReport): string {
     ? 'x ceiling: the level\'s transitions/s over the transactions/s ("ceiling txn/s") of a ceiling level (BEGIN/UPDATE/INSERT/COMMIT, same concurrency, same database) run right before it; the median of the runs\' ratios. '
     : ratios.length ? 'x ceiling: over the ceiling table\'s txn/s at the same concurrency. ' : '';
   section(out, 'Engine: SendEvent transitions', parts.engine, (r) => [
-    `${r.workflows} workflows of ${r.machine}, ${atLeast(options.engine.transitions, 'transitions', options.minLevelSeconds)} per protocol and level, ${r.watched} watched (one WatchWorkflow stream each, gRPC); workflows started at ${r.startsPerSec}/s. ${ratioNote}batch and commit ms: the server's group commits over the level (its own histograms), transitions per database round trip and one round trip's mean time, what the database takes of a reply's latency. CPU per transition in us: the server's and Postgres's (all its processes on this machine; - for a remote one); GC: the server's main thread paused for garbage collection, per transition (its own histogram). Machine CPU: every process on this machine, in % of one core (${report.machine.cpus * 100} = all ${report.machine.cpus} cores busy); server waits: its main thread ready to run but waiting for a core, in % of the time (what is left of 100 after its own CPU and this, it waited for I/O).`,
+    `${r.workflows} workflows of ${r.machine}, ${atLeast(options.engine.transitions, 'transitions', options.minLevelSeconds)} per protocol and level, ${r.watched} watched (one WatchWorkflow stream each, gRPC); workflows started at ${r.startsPerSec}/s. ${ratioNote}batch and commit ms: the server's group commits over the level (its own histograms), transitions per database round trip and one round trip's mean time, what the database takes of a reply's latency. CPU per transition in us: the server's and Postgres's (all its processes on this machine; - for a remote one); GC: the server's main thread paused for garbage collection, per transition (its own histogram). Machine CPU: every process on this machine, in % of one core (${report.machine.cpus * 100} = all ${report.machine.cpus} cores busy); server waits: its main thread ready to run but waiting for a core, in % of the time (what is left of 100 after its own CPU and this, it waited for I/O); server sleeps: how often its main thread blocked waiting for I/O (each a wake-up), per transition.`,
     '',
     table(
-      ['protocol', 'in flight', 'transitions/s', 'x ceiling', 'ceiling txn/s', 'reply p50', 'p95', 'p99', 'max', 'watch p50', 'p95', 'p99', 'max', 'missed', 'batch', 'commit ms', 'server CPU %', 'Postgres CPU %', 'client CPU %', 'machine CPU %', 'server waits %', 'server us/t', 'GC us/t', 'Postgres us/t'],
+      ['protocol', 'in flight', 'transitions/s', 'x ceiling', 'ceiling txn/s', 'reply p50', 'p95', 'p99', 'max', 'watch p50', 'p95', 'p99', 'max', 'missed', 'batch', 'commit ms', 'server CPU %', 'Postgres CPU %', 'client CPU %', 'machine CPU %', 'server waits %', 'server sleeps/t', 'server us/t', 'GC us/t', 'Postgres us/t'],
       r.levels.map((l) => [
         PROTOCOL_LABELS[l.protocol],
         l.concurrency,
@@ -62,6 +62,7 @@ export function renderMarkdown(report: BenchReport): string {
         l.clientCpuPct,
         l.machineCpuPct,
         l.serverWaitPct,
+        l.serverSleepsPerTransition,
         l.serverUsPerTransition,
         l.serverGcUsPerTransition,
         l.postgresUsPerTransition,
@@ -158,9 +159,9 @@ function openLoop(r: EngineResult): string[] {
     'Open loop: SendEvents arriving on their own schedule (Poisson, at the offered rate) on workflows with none outstanding, however many are unanswered; latencies from the call as above; start lag: how late the harness made the calls after their scheduled arrivals (its timers have ~1 ms grain).',
     '',
     table(
-      ['protocol', 'offered/s', 'transitions/s', 'most outstanding', 'reply p50', 'p95', 'p99', 'max', 'watch p50', 'p95', 'p99', 'max', 'missed', 'start lag p50', 'p99', 'batch', 'commit ms', 'server CPU %', 'Postgres CPU %', 'client CPU %', 'machine CPU %', 'server waits %', 'server us/t', 'GC us/t', 'Postgres us/t'],
+      ['protocol', 'offered/s', 'transitions/s', 'most outstanding', 'reply p50', 'p95', 'p99', 'max', 'watch p50', 'p95', 'p99', 'max', 'missed', 'start lag p50', 'p99', 'batch', 'commit ms', 'server CPU %', 'Postgres CPU %', 'client CPU %', 'machine CPU %', 'server waits %', 'server sleeps/t', 'server us/t', 'GC us/t', 'Postgres us/t'],
       r.openLevels.map((l) =>
-        [PROTOCOL_LABELS[l.protocol], l.offeredPerSec, l.perSec, l.mostOutstanding, ...latency(l.reply), ...latency(l.watch), l.watchMissed, l.startLag.p50, l.startLag.p99, ...commits(l), l.serverCpuPct, l.postgresCpuPct, l.clientCpuPct, l.machineCpuPct, l.serverWaitPct, l.serverUsPerTransition, l.serverGcUsPerTransition, l.postgresUsPerTransition].map(dashNaN),
+        [PROTOCOL_LABELS[l.protocol], l.offeredPerSec, l.perSec, l.mostOutstanding, ...latency(l.reply), ...latency(l.watch), l.watchMissed, l.startLag.p50, l.startLag.p99, ...commits(l), l.serverCpuPct, l.postgresCpuPct, l.clientCpuPct, l.machineCpuPct, l.serverWaitPct, l.serverSleepsPerTransition, l.serverUsPerTransition, l.serverGcUsPerTransition, l.postgresUsPerTransition].map(dashNaN),
       ),
     ),
   ];

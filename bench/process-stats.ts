@@ -15,7 +15,7 @@ export interface MemoryUsage {
 /** Reads VmRSS and VmHWM of `pid`. Throws when /proc is unavailable (not Linux) or pid is gone. */
 export function readMemory(pid: number): MemoryUsage {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  const kb = (field: string) => statusNumber(status, field);
   return { rssMb: round(kb('VmRSS') / 1024, 1), peakRssMb: round(kb('VmHWM') / 1024, 1) };
 }
 
@@ -90,6 +90,20 @@ export function readRunQueueWaitSeconds(pid: number): number {
 }
 
 /**
+ * How often the thread `pid` (a process's main thread) has slept so far: blocked for the event
+ * loop, waiting for I/O or a timer, each sleep ending in a wake-up (voluntary_ctxt_switches of
+ * /proc/<pid>/status; the scheduler taking its core is counted apart and not here). NaN when it
+ * cannot be read.
+ */
+export function readSleeps(pid: number): number {
+  try {
+    return statusNumber(readFileSync(`/proc/${pid}/status`, 'utf8'), 'voluntary_ctxt_switches');
+  } catch {
+    return NaN;
+  }
+}
+
+/**
  * CPU seconds every process on this machine has used (all cores: user, nice, system, irq,
  * softirq, steal), from the first line of /proc/stat. NaN when it cannot be read.
  */
@@ -122,6 +136,11 @@ function statFields(stat: string): string[] {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
+/** The number a /proc/<pid>/status line starts with (`VmRSS:  1234 kB` gives 1234); NaN without the line. */
+function statusNumber(status: string, field: string): number {
+  return Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
+}
+
 /** utime + stime (fields 14, 15) in seconds. */
 function cpuSecondsOf(fields: string[]): number {
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
@@ -141,6 +160,12 @@ export interface CpuShare {
   serverWaitPct: number;
   /** Every process on this machine, in % of one core (200 = both cores of a 2-core machine busy). */
   machineCpuPct: number;
+  /**
+   * Times the server's main thread slept over the interval (see readSleeps): a count,
+   * not a share. Each is a wake-up, which on these guests costs more CPU than the work many
+   * requests bring (bench/README.md). NaN when not measured.
+   */
+  serverSleeps: number;
 }
 
 /**
@@ -161,11 +186,13 @@ export function startCpuMeter(serverPid: number | undefined, postgres: boolean):
   };
   const database = () => (postgres ? readPostgresCpu() : undefined);
   const waiting = () => (serverPid === undefined ? NaN : readRunQueueWaitSeconds(serverPid));
+  const sleeps = () => (serverPid === undefined ? NaN : readSleeps(serverPid));
   const wall = performance.now();
   const client = process.cpuUsage();
   const serverStart = server();
   const databaseStart = database();
   const waitingStart = waiting();
+  const sleepsStart = sleeps();
   const machineStart = readMachineBusySeconds();
   return () => {
     const seconds = (performance.now() - wall) / 1000;
@@ -177,6 +204,7 @@ export function startCpuMeter(serverPid: number | undefined, postgres: boolean):
       clientCpuPct: share((used.user + used.system) / 1e6),
       serverWaitPct: share(waiting() - waitingStart),
       machineCpuPct: share(readMachineBusySeconds() - machineStart),
+      serverSleeps: sleeps() - sleepsStart,
     };
   };
 }

@@ -47,6 +47,23 @@ describe('bench process stats (bench/process-stats.ts)', () => {
     assert.ok(Number.isFinite(none.machineCpuPct), 'the machine is measured without a server too');
   });
 
+  it("counts the server's main thread's sleeps, each a wake-up", { skip: !existsSync('/proc/self/status') ? 'needs /proc (Linux)' : false }, async () => {
+    const measured = startCpuMeter(process.pid, false);
+    const skipped = startCpuMeter(undefined, false);
+    // Each timer leaves the event loop nothing to do but wait in epoll (unless the thread lost its
+    // core for longer than the timer, and found it due on its return).
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    const share = measured();
+    assert.ok(share.serverSleeps >= 15, `20 waits for a timer, ${share.serverSleeps} sleeps`);
+    const busy = startCpuMeter(process.pid, false);
+    const until = performance.now() + 50;
+    while (performance.now() < until);
+    // Not 0: the main thread may still block briefly on V8's helper threads (seen: 1-5).
+    const busySleeps = busy().serverSleeps;
+    assert.ok(busySleeps < 10, `a thread that does not wait for the event loop slept ${busySleeps} times`);
+    assert.ok(Number.isNaN(skipped().serverSleeps), 'no server, no sleeps');
+  });
+
   it('counts the CPU a local Postgres spends on queries, and none when not asked to', { skip: !databaseUrl || !isLocalPostgres(databaseUrl) || !existsSync('/proc/self/stat') ? 'needs DATABASE_URL on this machine (Linux)' : false }, async () => {
     const processes = readPostgresCpu();
     assert.ok(processes && [...processes.values()].some((seconds) => seconds > 0), 'the postmaster and its workers have run');

@@ -65,6 +65,9 @@ describe('benchmark harness (smoke run)', () => {
       assert.ok(Number.isFinite(level.serverGcUsPerTransition) && level.serverGcUsPerTransition >= 0, `GC us/t: ${level.serverGcUsPerTransition}`);
       assertPostgresCpu(level.postgresCpuPct, level.postgresUsPerTransition);
       assertSchedulerShares(level);
+      // The server waits for every request and every commit: it sleeps in a level, whatever the machine.
+      if (process.platform === 'linux') assert.ok(level.serverSleepsPerTransition > 0, `server sleeps/t: ${level.serverSleepsPerTransition}`);
+      else assert.ok(Number.isNaN(level.serverSleepsPerTransition), 'no /proc, no sleeps');
       assertCommits(level);
       if (process.env.DATABASE_URL) {
         // A ceiling level ran right before this one, and the ratio is over it.

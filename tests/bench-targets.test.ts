@@ -11,7 +11,7 @@ function engineLevel(concurrency: number, perSec: number, ceiling?: EngineLevel[
   return {
     protocol: 'grpc', concurrency, transitions: 1000, perSec, reply: latency, watch: latency, watchMissed: 0,
     serverCpuPct: 50, postgresCpuPct: 20, clientCpuPct: 20, serverWaitPct: 1, machineCpuPct: 100,
-    serverUsPerTransition: 300, serverGcUsPerTransition: 20, postgresUsPerTransition: 100, ...(ceiling ? { ceiling } : {}),
+    serverUsPerTransition: 300, serverSleepsPerTransition: 0.5, serverGcUsPerTransition: 20, postgresUsPerTransition: 100, ...(ceiling ? { ceiling } : {}),
   };
 }
 
