@@ -25,7 +25,7 @@ export interface BenchOptions {
   /** Least time each ceiling and engine level runs, past its transactions/transitions, in seconds. */
   minLevelSeconds: number;
   ceiling: { txns: number; maxPool: number };
-  /** With Postgres: a ceiling level right before each engine in-flight level, the ratio's denominator (see EngineOptions.pairedCeiling). */
+  /** With Postgres: ceiling levels right before and right after each engine in-flight level, the ratio's denominator (see EngineOptions.pairedCeiling). */
   pairCeiling: boolean;
   rpc: { calls: number; concurrency: number; clients: RpcClientKind[] };
   engine: { workflows: number; transitions: number; protocols: Protocol[]; watch: number | 'all'; warmupSeconds: number; client: EngineClient; openRates: number[] };
@@ -61,7 +61,7 @@ export const USAGE = `usage: node --import tsx bench/run.ts [options]
   --min-level-s N        each ceiling and engine level runs at least this long, past --txns/--transitions (default 5; smoke 0)
   --txns N               ceiling transactions per level (default: --transitions)
   --ceiling-max-pool N   most pg connections the ceiling opens (default 64; max_connections is often 100)
-  --unpaired             no ceiling level right before each engine level: ratios then use the ceiling part's
+  --unpaired             no ceiling levels around each engine level: ratios then use the ceiling part's
                          medians (measured minutes earlier)
   --rpc-calls N          GetInfo calls per client (default 20000)
   --rpc-concurrency N    GetInfo calls in flight (default 64)

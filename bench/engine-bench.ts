@@ -6,6 +6,7 @@ import { pickBenchMachine, type BenchMachine } from './bench-machines.js';
 import { CeilingTable, type CeilingLevelOptions } from './ceiling-bench.js';
 import type { BenchServer } from './bench-server.js';
 import { ownedKeys, runClosedLoop, runOpenLoop } from './load-runner.js';
+import { pairCeiling, type PairedCeiling } from './paired-ceiling.js';
 import { startServerMeter, type CommitShare } from './server-meter.js';
 import { cpuUsPerOp, startCpuMeter } from './process-stats.js';
 import { round, summarize, type LatencySummary } from './stats.js';
@@ -45,18 +46,10 @@ export interface EngineLevel {
   serverGcUsPerTransition: number;
   /** The server's group commits over the level (its /metrics); absent from a server without them. */
   commit?: CommitShare;
-  /** The ceiling measured right before this level (see EngineOptions.pairedCeiling); absent without one. */
+  /** The ceiling measured right before and right after this level (see EngineOptions.pairedCeiling); absent without one. */
   ceiling?: PairedCeiling;
 }
 
-/** A ceiling level (the four-trip transaction) at an engine level's concurrency, run just before it. */
-export interface PairedCeiling {
-  perSec: number;
-  p50: number;
-  postgresUsPerTxn: number;
-  /** The engine level's transitions/s over this ceiling's transactions/s. */
-  ratio: number;
-}
 
 /**
  * One protocol with SendEvents arriving at a fixed average rate (open loop, see runOpenLoop): an
@@ -99,8 +92,8 @@ export interface EngineOptions {
   openRates: number[];
   /**
    * Runs a ceiling level (see ceiling-bench.ts) at the same concurrency on the same database right
-   * before each in-flight level, so each ratio compares two measurements minutes apart at most
-   * (these machines drift by tens of percent within minutes); unset: no pairing.
+   * before and right after each in-flight level, so each ratio is over the ceiling measured around
+   * it (these machines drift by tens of percent within minutes; see PairedCeiling); unset: no pairing.
    */
   pairedCeiling?: CeilingLevelOptions & { databaseUrl: string };
 }
@@ -154,13 +147,10 @@ export async function runEngine(server: BenchServer, options: EngineOptions): Pr
     const levels: EngineLevel[] = [];
     for (const protocol of options.protocols) {
       for (const concurrency of options.concurrencies) {
-        const paired = ceiling && pairing ? await ceiling.level(concurrency, 'txn', pairing) : undefined;
+        const before = ceiling && pairing ? await ceiling.level(concurrency, 'txn', pairing) : undefined;
         const measured = await level(server, machine, protocol, concurrency, { transitions: options.transitions, minDurationMs: options.minLevelMs }, fleet);
-        if (!paired) levels.push(measured);
-        else {
-          const ratio = paired.perSec > 0 ? measured.perSec / paired.perSec : NaN;
-          levels.push({ ...measured, ceiling: { perSec: paired.perSec, p50: paired.latency.p50, postgresUsPerTxn: paired.postgresUsPerTxn, ratio } });
-        }
+        if (!before || !ceiling || !pairing) levels.push(measured);
+        else levels.push({ ...measured, ceiling: pairCeiling(before, await ceiling.level(concurrency, 'txn', pairing), measured.perSec) });
       }
     }
     const openLevels: OpenEngineLevel[] = [];

@@ -40,19 +40,20 @@ export function renderMarkdown(report: BenchReport): string {
   const ratios = engineRatios(report);
   const paired = ratios.length > 0 && ratios.every((x) => x.paired);
   const ratioNote = paired
-    ? 'x ceiling: the level\'s transitions/s over the transactions/s ("ceiling txn/s") of a ceiling level (BEGIN/UPDATE/INSERT/COMMIT, same concurrency, same database) run right before it; the median of the runs\' ratios. '
+    ? 'x ceiling: the level\'s transitions/s over the transactions/s ("ceiling txn/s") of two ceiling levels (BEGIN/UPDATE/INSERT/COMMIT, same concurrency, same database), their mean, one run right before it and one right after; the median of the runs\' ratios. ceiling drift: the second ceiling level\'s rate over the first\'s, how far the machine moved during the level. '
     : ratios.length ? 'x ceiling: over the ceiling table\'s txn/s at the same concurrency. ' : '';
   section(out, 'Engine: SendEvent transitions', parts.engine, (r) => [
     `${r.workflows} workflows of ${r.machine}, ${atLeast(options.engine.transitions, 'transitions', options.minLevelSeconds)} per protocol and level, ${r.watched} watched (one WatchWorkflow stream each, gRPC); workflows started at ${r.startsPerSec}/s. ${ratioNote}batch and commit ms: the server's group commits over the level (its own histograms), transitions per database round trip and one round trip's mean time, what the database takes of a reply's latency. CPU per transition in us: the server's and Postgres's (all its processes on this machine; - for a remote one); GC: the server's main thread paused for garbage collection, per transition (its own histogram). Machine CPU: every process on this machine, in % of one core (${report.machine.cpus * 100} = all ${report.machine.cpus} cores busy); server waits: its main thread ready to run but waiting for a core, in % of the time (what is left of 100 after its own CPU and this, it waited for I/O); server sleeps: how often its main thread blocked waiting for I/O (each a wake-up), per transition.`,
     '',
     table(
-      ['protocol', 'in flight', 'transitions/s', 'x ceiling', 'ceiling txn/s', 'reply p50', 'p95', 'p99', 'max', 'watch p50', 'p95', 'p99', 'max', 'missed', 'batch', 'commit ms', 'server CPU %', 'Postgres CPU %', 'client CPU %', 'machine CPU %', 'server waits %', 'server sleeps/t', 'server us/t', 'GC us/t', 'Postgres us/t'],
+      ['protocol', 'in flight', 'transitions/s', 'x ceiling', 'ceiling txn/s', 'ceiling drift %', 'reply p50', 'p95', 'p99', 'max', 'watch p50', 'p95', 'p99', 'max', 'missed', 'batch', 'commit ms', 'server CPU %', 'Postgres CPU %', 'client CPU %', 'machine CPU %', 'server waits %', 'server sleeps/t', 'server us/t', 'GC us/t', 'Postgres us/t'],
       r.levels.map((l) => [
         PROTOCOL_LABELS[l.protocol],
         l.concurrency,
         l.perSec,
         ratios.find((x) => x.protocol === l.protocol && x.concurrency === l.concurrency)?.ratio ?? '',
         l.ceiling?.perSec ?? '',
+        l.ceiling?.driftPct ?? '',
         ...latency(l.reply),
         ...latency(l.watch),
         l.watchMissed,

@@ -4,7 +4,7 @@ import { round } from './stats.js';
 
 /**
  * Engine transitions/s over the ceiling's at the same concurrency. `paired`: the median of the
- * runs' ratios, each over the ceiling level run right before that engine level; otherwise the
+ * runs' ratios, each over the ceiling levels run right before and right after that engine level; otherwise the
  * ratio of the engine's and the ceiling part's medians.
  */
 export interface EngineRatio {
@@ -42,7 +42,7 @@ export function checkTargets(report: BenchReport): TargetCheck[] {
   for (const protocol of new Set(ratios.map((r) => r.protocol))) {
     const mine = ratios.filter((r) => r.protocol === protocol);
     const worst = mine.reduce((a, b) => (b.ratio < a.ratio ? b : a));
-    const paired = mine.every((r) => r.paired) ? ' (each over a ceiling level run just before it)' : '';
+    const paired = mine.every((r) => r.paired) ? ' (each over the ceiling levels run right before and right after it)' : '';
     const measured = `lowest ${worst.ratio}x (at ${worst.concurrency} in flight); ${mine.map((r) => `${r.concurrency}: ${r.ratio}x`).join(', ')}${paired}`;
     checks.push({ target: `durable transitions/s >= 0.7x ceiling, every concurrency (${protocol})`, measured, met: worst.ratio >= 0.7 });
     checks.push({ target: `durable transitions/s >= 1.0x ceiling with group commit (${protocol})`, measured: `lowest ${worst.ratio}x`, met: worst.ratio >= 1.0 });

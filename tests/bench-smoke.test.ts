@@ -70,9 +70,10 @@ describe('benchmark harness (smoke run)', () => {
       else assert.ok(Number.isNaN(level.serverSleepsPerTransition), 'no /proc, no sleeps');
       assertCommits(level);
       if (process.env.DATABASE_URL) {
-        // A ceiling level ran right before this one, and the ratio is over it.
+        // Ceiling levels ran right before and right after this one, and the ratio is over their mean.
         const paired = level.ceiling;
-        assert.ok(paired && paired.perSec > 0 && paired.p50 > 0, `paired ceiling: ${JSON.stringify(paired)}`);
+        assert.ok(paired && paired.before > 0 && paired.after > 0 && paired.p50 > 0, `paired ceiling: ${JSON.stringify(paired)}`);
+        assert.ok(Number.isFinite(paired.driftPct), `the ceiling's drift across the level: ${JSON.stringify(paired)}`);
         // The median of one run, rounded to two places.
         assert.ok(Math.abs(paired.ratio - level.perSec / paired.perSec) <= 0.0051, JSON.stringify(level));
       } else assert.equal(level.ceiling, undefined, 'no ceiling without Postgres');
@@ -136,7 +137,7 @@ describe('benchmark harness (smoke run)', () => {
     for (const heading of ['### RPC overhead', '### Engine', '### Storage']) assert.ok(markdown.includes(heading), heading);
     assert.match(markdown, /Open loop: SendEvents arriving/);
     assert.match(markdown, /\d+ idle WatchWorkflow streams .* database queries\/s/);
-    if (process.env.DATABASE_URL) assert.match(markdown, /ceiling level run just before it/, 'the targets name the paired ceilings');
+    if (process.env.DATABASE_URL) assert.match(markdown, /ceiling levels run right before and right after it/, 'the targets name the paired ceilings');
     assert.doesNotMatch(markdown, /FAILED/);
     assert.deepEqual(JSON.parse(JSON.stringify(report)).options.parts, ['ceiling', 'rpc', 'engine', 'timers', 'storage']);
   });
