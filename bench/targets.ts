@@ -4,8 +4,8 @@ import { round } from './stats.js';
 
 /**
  * Engine transitions/s over the ceiling's at the same concurrency. `paired`: the median of the
- * runs' ratios, each over the ceiling levels run right before and right after that engine level; otherwise the
- * ratio of the engine's and the ceiling part's medians.
+ * runs' ratios, each over the ceiling levels run right before and right after that engine level;
+ * otherwise the ratio of the engine's and the ceiling part's medians.
  */
 export interface EngineRatio {
   protocol: Protocol;
