@@ -50,7 +50,6 @@ export interface EngineLevel {
   ceiling?: PairedCeiling;
 }
 
-
 /**
  * One protocol with SendEvents arriving at a fixed average rate (open loop, see runOpenLoop): an
  * in-flight level's numbers, with the rate in place of the in-flight count.

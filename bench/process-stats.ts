@@ -161,9 +161,9 @@ export interface CpuShare {
   /** Every process on this machine, in % of one core (200 = both cores of a 2-core machine busy). */
   machineCpuPct: number;
   /**
-   * Times the server's main thread slept over the interval (see readSleeps): a count,
-   * not a share. Each is a wake-up, which on these guests costs more CPU than the work many
-   * requests bring (bench/README.md). NaN when not measured.
+   * Times the server's main thread slept over the interval (see readSleeps): a count, not a
+   * share. Each ends in a wake-up: at 1 in flight about two a transition (its request, then its
+   * commit's answer), shared by a batch's transitions at more. NaN when not measured.
    */
   serverSleeps: number;
 }
