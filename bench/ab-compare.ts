@@ -40,6 +40,8 @@ export function metricsOf(report: BenchReport): Metric[] {
     ];
     for (const l of levels) {
       add(`${l.label} transitions/s`, l.perSec, 'higher');
+      // Over the ceilings measured on both sides of the level, so it follows the machine's drift less than the rate.
+      if ('ceiling' in l) add(`${l.label} x ceiling`, l.ceiling?.ratio, 'higher');
       add(`${l.label} reply p50 ms`, l.reply.p50, 'lower');
       add(`${l.label} watch p50 ms`, l.watch.count > 0 ? l.watch.p50 : undefined, 'lower');
       add(`${l.label} server us/t`, l.serverUsPerTransition, 'lower');

@@ -8,7 +8,8 @@ const latency = (p50: number, count = 100) => ({ count, mean: p50, p50, p95: p50
 /** A one-run report with an engine level, an open level and the timers part (what metricsOf reads). */
 function report(perSec: number, serverUs: number, committedMs: number): BenchReport {
   const level = { protocol: 'grpc', transitions: 100, perSec, reply: latency(2), watch: latency(2.5), watchMissed: 0, serverCpuPct: 70, postgresCpuPct: NaN, clientCpuPct: 30, serverWaitPct: 5, machineCpuPct: 120, serverUsPerTransition: serverUs, postgresUsPerTransition: NaN };
-  const engine = { machine: 'bench-counter', workflows: 10, watched: 10, startsPerSec: 100, levels: [{ ...level, concurrency: 8 }], openLevels: [{ ...level, offeredPerSec: 400, mostOutstanding: 3, startLag: latency(0.5), watch: latency(0, 0) }] };
+  const ceiling = { perSec: 2500, before: 2400, after: 2600, driftPct: 8.3, p50: 1, postgresUsPerTxn: 100, ratio: perSec / 2500 };
+  const engine = { machine: 'bench-counter', workflows: 10, watched: 10, startsPerSec: 100, levels: [{ ...level, concurrency: 8, ceiling }], openLevels: [{ ...level, offeredPerSec: 400, mostOutstanding: 3, startLag: latency(0.5), watch: latency(0, 0) }] };
   const timers = { machine: 'bench-counter', requested: 100, timers: 100, dueSpreadMs: 5, allFiredMs: committedMs - 5, allCommittedMs: committedMs, lag: latency(10), startsPerSec: 100, burstCpu: { serverCpuPct: 60, postgresCpuPct: 80, clientCpuPct: 5, serverWaitPct: 30, machineCpuPct: 150, serverUsPerTimer: 55, postgresUsPerTimer: 80 } };
   return { parts: { engine: { status: 'ok', runs: [engine], median: engine }, timers: { status: 'ok', runs: [timers], median: timers }, rpc: { status: 'failed', error: 'x' } } } as unknown as BenchReport;
 }
@@ -20,6 +21,9 @@ describe('bench A/B comparison (bench/ab-compare.ts)', () => {
     assert.equal(value(metrics, 'grpc @8 transitions/s'), 2000);
     assert.equal(value(metrics, 'grpc @8 watch p50 ms'), 2.5);
     assert.equal(value(metrics, 'grpc @8 server us/t'), 300);
+    assert.equal(value(metrics, 'grpc @8 x ceiling'), 0.8);
+    assert.equal(metrics.find((m) => m.name === 'grpc @8 x ceiling')?.better, 'higher');
+    assert.equal(value(metrics, 'grpc 400/s x ceiling'), undefined, 'an open level has no paired ceiling');
     assert.equal(value(metrics, 'grpc 400/s reply p50 ms'), 2);
     assert.equal(value(metrics, 'timers all committed ms'), 950);
     assert.equal(value(metrics, 'grpc @8 Postgres us/t'), undefined, 'NaN: Postgres elsewhere');
