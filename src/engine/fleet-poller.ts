@@ -49,27 +49,21 @@ export interface FleetPollerDeps extends PollScheduleDeps {
  * overflowed are its own (fleet-watch.ts).
  */
 export class FleetPoller {
-  readonly #members = new Set<FleetPollMember>();
-  readonly #schedule: PollSchedule;
+  readonly #schedule: PollSchedule<FleetPollMember>;
 
   constructor(private readonly deps: FleetPollerDeps) {
-    this.#schedule = new PollSchedule(deps, () => this.#poll());
+    this.#schedule = new PollSchedule(deps, (streams) => this.#poll(streams));
   }
 
   /** Adds a stream to the schedule; returns the function that removes it. */
   add(member: FleetPollMember): () => void {
-    this.#members.add(member);
-    this.#schedule.start();
-    return () => {
-      this.#members.delete(member);
-      if (this.#members.size === 0) this.#schedule.stop();
-    };
+    return this.#schedule.add(member);
   }
 
-  async #poll(): Promise<void> {
+  async #poll(streams: ReadonlySet<FleetPollMember>): Promise<void> {
     const start = this.deps.clock.now().getTime();
     const groups = new Map<string, { from: number; machineId: string | undefined; members: FleetPollMember[] }>();
-    for (const member of this.#members) {
+    for (const member of streams) {
       const from = member.from();
       if (from === undefined) continue;
       const key = member.machineId === undefined ? `${from}` : `${from}:${member.machineId}`;
@@ -83,10 +77,10 @@ export class FleetPoller {
       try {
         if (failure) throw failure.error;
         const changed = await listChanged(this.deps.store, from, machineId);
-        for (const member of members) if (this.#members.has(member)) member.deliver({ from, start, changed });
+        for (const member of members) if (streams.has(member)) member.deliver({ from, start, changed });
       } catch (error) {
         failure ??= { error };
-        for (const member of members) if (this.#members.has(member)) member.fail(error);
+        for (const member of members) if (streams.has(member)) member.fail(error);
       }
     }
     if (failure) this.deps.onError(failure.error);

@@ -20,14 +20,22 @@ function countingPoll(ms: number) {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('PollSchedule', () => {
-  it('polls every interval while started, one poll at a time, and not after stop', async () => {
+  it('polls every interval while it has members, one poll at a time, given the live set, and not after the last left', async () => {
     const { state, poll } = countingPoll(30);
-    const schedule = new PollSchedule({ bus: statusBus(), pollIntervalMs: 10 }, poll);
-    assert.equal(state.runs, 0, 'nothing before start');
-    schedule.start();
-    schedule.start();
-    await waitUntil(() => state.runs >= 3, 'three polls');
-    schedule.stop();
+    const seen: number[][] = [];
+    const schedule = new PollSchedule<string>({ bus: statusBus(), pollIntervalMs: 10 }, (members) => {
+      seen.push([members.size]);
+      return poll();
+    });
+    assert.equal(state.runs, 0, 'nothing before a member');
+    const removeA = schedule.add('a');
+    const removeB = schedule.add('b');
+    await waitUntil(() => state.runs >= 2, 'two polls');
+    removeA();
+    const afterA = state.runs;
+    await waitUntil(() => state.runs >= afterA + 2, 'polls go on while a member is left');
+    assert.deepEqual(seen.at(-1), [1], 'the poll sees the members of the moment');
+    removeB();
     await sleep(40);
     const runs = state.runs;
     await sleep(100);
@@ -39,8 +47,8 @@ describe('PollSchedule', () => {
     const bus = statusBus();
     const { state, poll } = countingPoll(0);
     const schedule = new PollSchedule({ bus, pollIntervalMs: 60_000 }, poll);
-    schedule.start();
-    assert.equal(bus.listeners(), 1, 'follows the bus while started');
+    const remove = schedule.add(1);
+    assert.equal(bus.listeners(), 1, 'follows the bus while it has members');
     await sleep(30);
     assert.equal(state.runs, 0, 'the first poll waits an interval');
     bus.set(false);
@@ -48,7 +56,7 @@ describe('PollSchedule', () => {
     await waitUntil(() => state.runs === 2, 'a poll a second later', 3_000);
     bus.set(true);
     await waitUntil(() => state.runs === 3, 'a poll when the bus came back');
-    schedule.stop();
+    remove();
     assert.equal(bus.listeners(), 0, 'stops following the bus');
   });
 
@@ -56,14 +64,14 @@ describe('PollSchedule', () => {
     const bus = statusBus();
     const { state, poll } = countingPoll(50);
     const schedule = new PollSchedule({ bus, pollIntervalMs: 60_000 }, poll);
-    schedule.start();
+    const remove = schedule.add(1);
     bus.set(false);
     await waitUntil(() => state.running === 1, 'the first poll under way');
     bus.set(true);
     bus.set(false);
     await waitUntil(() => state.runs === 2, 'one more poll after it');
     await sleep(120);
-    schedule.stop();
+    remove();
     assert.equal(state.mostAtOnce, 1, 'never two at once');
     // The next scheduled poll is a second away (the bus is down): only the one more has run.
     assert.equal(state.runs, 2, 'the two changes during the poll made one more poll, not two');

@@ -10,12 +10,14 @@ export interface PollScheduleDeps {
 }
 
 /**
- * When a watch poller (watch-poller.ts, fleet-poller.ts) polls: every `pollIntervalMs` while
- * it is `active` (someone watches), every second while the bus is down, and at once when the bus
- * goes down or comes back, since messages may have been lost then. One poll at a time: a poll
- * asked for while one runs runs right after it.
+ * The members of a watch poller (watch-poller.ts, fleet-poller.ts: its watchers) and when it
+ * polls for them: while there is at least one, every `pollIntervalMs`, every second while the bus
+ * is down, and at once when the bus goes down or comes back, since messages may have been lost
+ * then. One poll at a time: a poll asked for while one runs runs right after it. A poll is given
+ * the live set, so it can tell a member removed while it ran.
  */
-export class PollSchedule {
+export class PollSchedule<T> {
+  readonly #members = new Set<T>();
   #timer: NodeJS.Timeout | undefined;
   #running = false;
   #again = false;
@@ -23,17 +25,26 @@ export class PollSchedule {
 
   constructor(
     private readonly deps: PollScheduleDeps,
-    private readonly poll: () => Promise<void>,
+    private readonly poll: (members: ReadonlySet<T>) => Promise<void>,
   ) {}
 
-  /** Someone watches: polls on schedule until `stop`. Idempotent. */
-  start(): void {
+  /** Adds a member: polls run until the last is removed. Returns the function that removes it. */
+  add(member: T): () => void {
+    this.#members.add(member);
+    this.#start();
+    return () => {
+      this.#members.delete(member);
+      if (this.#members.size === 0) this.#stop();
+    };
+  }
+
+  #start(): void {
     this.#stopStatus ??= this.deps.bus.onStatusChange(() => this.#now());
     this.#schedule();
   }
 
   /** No one watches: no more polls (one under way finishes). */
-  stop(): void {
+  #stop(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#again = false;
@@ -64,7 +75,7 @@ export class PollSchedule {
     this.#timer = undefined;
     this.#running = true;
     try {
-      await this.poll();
+      await this.poll(this.#members);
     } finally {
       this.#running = false;
       if (this.#again && this.#active) {

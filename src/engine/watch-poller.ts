@@ -34,28 +34,21 @@ export interface WatchPollerDeps extends PollScheduleDeps {
  * engine was started, as watches are served either way.
  */
 export class WatchPoller {
-  readonly #watchers = new Set<Watcher>();
-  readonly #schedule: PollSchedule;
+  readonly #schedule: PollSchedule<Watcher>;
 
   constructor(private readonly deps: WatchPollerDeps) {
-    this.#schedule = new PollSchedule(deps, () => this.#poll());
+    this.#schedule = new PollSchedule(deps, (watchers) => this.#poll(watchers));
   }
 
   /** Watches `workflowId` (see Watcher); returns the function that stops it. */
   add(workflowId: string, next: () => number, callbacks: { stale(): void; fail(error: unknown): void }): () => void {
-    const watcher: Watcher = { workflowId, next, stale: callbacks.stale, fail: callbacks.fail };
-    this.#watchers.add(watcher);
-    this.#schedule.start();
-    return () => {
-      this.#watchers.delete(watcher);
-      if (this.#watchers.size === 0) this.#schedule.stop();
-    };
+    return this.#schedule.add({ workflowId, next, stale: callbacks.stale, fail: callbacks.fail });
   }
 
-  async #poll(): Promise<void> {
+  async #poll(watchers: ReadonlySet<Watcher>): Promise<void> {
     try {
       const byWorkflow = new Map<string, Watcher[]>();
-      for (const watcher of this.#watchers) {
+      for (const watcher of watchers) {
         const same = byWorkflow.get(watcher.workflowId);
         if (same) same.push(watcher);
         else byWorkflow.set(watcher.workflowId, [watcher]);
@@ -67,12 +60,12 @@ export class WatchPoller {
         for (const id of chunk) {
           const version = versions.get(id);
           for (const watcher of byWorkflow.get(id)!) {
-            if (this.#watchers.has(watcher) && (version === undefined || version >= watcher.next())) watcher.stale();
+            if (watchers.has(watcher) && (version === undefined || version >= watcher.next())) watcher.stale();
           }
         }
       }
     } catch (error) {
-      for (const watcher of [...this.#watchers]) watcher.fail(error);
+      for (const watcher of [...watchers]) watcher.fail(error);
       this.deps.onError(error);
     }
   }
