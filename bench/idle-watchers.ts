@@ -38,21 +38,45 @@ export const STREAMS_PER_CONNECTION = 1_000;
  */
 export async function measureIdleWatchers(server: BenchServer, ids: string[], idleSeconds: number): Promise<IdleWatchers> {
   const without = await idleCost(server, idleSeconds);
-  const connections = Array.from({ length: Math.ceil(ids.length / STREAMS_PER_CONNECTION) }, () => new LeanGrpcConnection(server.baseUrl));
-  let opened = 0;
-  const source: WatchSource = (id, onVersion, done) => leanWatchSource(connections[Math.floor(opened++ / STREAMS_PER_CONNECTION)]!)(id, onVersion, done);
-  let fleet: WatchFleet | undefined;
+  const streams = await openIdleStreams(server.baseUrl, ids);
   try {
-    fleet = await WatchFleet.open(source, ids, 120_000);
     await new Promise((resolve) => setTimeout(resolve, 2_000)); // the replays' garbage, and their last writes
     const memory = server.memory();
     const cost = await idleCost(server, idleSeconds);
-    if (fleet.failures) throw new Error(`${fleet.failures} idle WatchWorkflow streams ended by themselves: ${fleet.firstFailure}`);
+    streams.check();
     return { count: ids.length, memory, without, with: cost };
   } finally {
-    fleet?.close();
-    for (const connection of connections) connection.close();
+    streams.close();
   }
+}
+
+/**
+ * One WatchWorkflow stream (gRPC, from version 0) per id, STREAMS_PER_CONNECTION a connection,
+ * resolved once each delivered its history. `check` throws if any has ended by itself since.
+ */
+export async function openIdleStreams(baseUrl: string, ids: string[]): Promise<{ check(): void; close(): void }> {
+  const connections = Array.from({ length: Math.ceil(ids.length / STREAMS_PER_CONNECTION) }, () => new LeanGrpcConnection(baseUrl));
+  const close = () => {
+    for (const connection of connections) connection.close();
+  };
+  let opened = 0;
+  const source: WatchSource = (id, onVersion, done) => leanWatchSource(connections[Math.floor(opened++ / STREAMS_PER_CONNECTION)]!)(id, onVersion, done);
+  let fleet: WatchFleet;
+  try {
+    fleet = await WatchFleet.open(source, ids, 120_000);
+  } catch (error) {
+    close();
+    throw error;
+  }
+  return {
+    check: () => {
+      if (fleet.failures) throw new Error(`${fleet.failures} idle WatchWorkflow streams ended by themselves: ${fleet.firstFailure}`);
+    },
+    close: () => {
+      fleet.close();
+      close();
+    },
+  };
 }
 
 async function idleCost(server: BenchServer, seconds: number): Promise<IdleCost> {

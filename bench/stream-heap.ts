@@ -2,8 +2,8 @@
  * The live heap an idle WatchWorkflow stream holds in the server: starts the compiled server
  * (`make build`, or `--dist` a copy saved by ab.ts) with a garbage-collecting heap probe
  * (heap-on-signal.mjs), starts `--streams` bench-counter workflows, reads the heap in use after
- * full collections, opens one gRPC WatchWorkflow stream per workflow (1,000 a connection, as the
- * storage part), waits for their replays, and reads it again. Prints the difference a stream.
+ * full collections, opens one gRPC WatchWorkflow stream per workflow (as the storage part does:
+ * openIdleStreams), waits for their replays, and reads it again. Prints the difference a stream.
  * RSS (the storage part's number) moves with V8's generations; this does not. Not part of
  * `make bench`:
  *
@@ -19,9 +19,7 @@ import { OrchestratorService } from '../gen/orchestrator/v1/orchestrator_pb.js';
 import { createBenchTransport } from './bench-clients.js';
 import { benchCounter } from './bench-machines.js';
 import { startBenchServer } from './bench-server.js';
-import { STREAMS_PER_CONNECTION } from './idle-watchers.js';
-import { LeanGrpcConnection } from './lean-grpc.js';
-import { leanWatchSource, WatchFleet, type WatchSource } from './watch-fleet.js';
+import { openIdleStreams } from './idle-watchers.js';
 import { startWorkflows } from './workflow-fleet.js';
 import { SERVER_NODE_FLAGS } from '../tests/helpers/server-process.js';
 
@@ -60,25 +58,20 @@ export async function measureStreamHeap(options: { databaseUrl: string | undefin
     throw new Error('the server did not report its heap (is heap-on-signal.mjs loaded?)');
   }
 
-  const connections: LeanGrpcConnection[] = [];
-  let fleet: WatchFleet | undefined;
+  let streamsOpen: Awaited<ReturnType<typeof openIdleStreams>> | undefined;
   const transport = createBenchTransport('grpc', server.baseUrl, 8);
   try {
     const client = createClient(OrchestratorService, transport.transport);
     const { workflows } = await startWorkflows(client, benchCounter, streams, { concurrency: 32 });
     await sleep(2_000);
     const without = await heapUsed();
-    for (let i = 0; i < Math.ceil(streams / STREAMS_PER_CONNECTION); i++) connections.push(new LeanGrpcConnection(server.baseUrl));
-    let opened = 0;
-    const source: WatchSource = (id, onVersion, done) => leanWatchSource(connections[Math.floor(opened++ / STREAMS_PER_CONNECTION)]!)(id, onVersion, done);
-    fleet = await WatchFleet.open(source, workflows.map((w) => w.id), 120_000);
+    streamsOpen = await openIdleStreams(server.baseUrl, workflows.map((w) => w.id));
     await sleep(3_000);
     const withStreams = await heapUsed();
-    if (fleet.failures) throw new Error(`${fleet.failures} streams ended by themselves: ${fleet.firstFailure}`);
+    streamsOpen.check();
     return { streams, heapMbWithout: mb(without), heapMbWith: mb(withStreams), bytesPerStream: Math.round((withStreams - without) / streams) };
   } finally {
-    fleet?.close();
-    for (const connection of connections) connection.close();
+    streamsOpen?.close();
     transport.close();
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
