@@ -6,7 +6,8 @@ import { InMemoryEventBus } from './in-memory-event-bus.js';
 import { MAX_ENTRY_MESSAGE_BYTES } from './transition-codec.js';
 import { CapturingLogger } from './test-support/capturing-logger.js';
 import { transition } from './test-support/messages.js';
-import { Inbox, waitUntil } from './test-support/wait.js';
+import { Inbox } from './test-support/wait.js';
+import { waitUntil } from '../engine/test-support/wait-until.js';
 
 describe('InMemoryEventBus', () => {
   it('delivers to the workflow subscribers and the firehose, not to other workflows', async () => {

@@ -8,7 +8,8 @@ import { createRedisEventBus, RedisEventBus, type RedisEventBusOptions } from '.
 import { CapturingLogger } from './test-support/capturing-logger.js';
 import { transition } from './test-support/messages.js';
 import { freePort, RedisServerProcess, redisServerBinary } from './test-support/redis-server-process.js';
-import { Inbox, waitForStatus, waitUntil } from './test-support/wait.js';
+import { Inbox, waitForStatus } from './test-support/wait.js';
+import { waitUntil } from '../engine/test-support/wait-until.js';
 
 // Short delays so that outages and retries happen within a test's time.
 const fast: Omit<RedisEventBusOptions, 'url' | 'logger'> = {

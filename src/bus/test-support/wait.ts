@@ -1,7 +1,5 @@
 import type { BusStatus, EventBus } from '../../engine/ports/event-bus.js';
 
-export { waitUntil } from '../../engine/test-support/wait-until.js';
-
 /** Resolves when the bus status has `ok`, at once if it has it already. */
 export function waitForStatus(bus: EventBus, ok: boolean, timeoutMs = 5_000): Promise<BusStatus> {
   if (bus.status().ok === ok) return Promise.resolve(bus.status());
