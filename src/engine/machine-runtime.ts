@@ -3,6 +3,7 @@ import type { AnyActorScope, AnyMachineSnapshot, AnyStateMachine } from 'xstate'
 import { planEffects } from './effect-plan.js';
 import type { EffectPlan, ExecutableAction } from './effect-plan.js';
 import { InvalidInputError } from './errors.js';
+import { persistSnapshot } from './persisted-snapshot.js';
 import type { JsonObject, JsonValue } from './json.js';
 import type { WorkflowStatus } from './workflow-types.js';
 
@@ -10,7 +11,7 @@ import type { WorkflowStatus } from './workflow-types.js';
 export interface MachineStep {
   /** The live snapshot, for the cache. */
   snapshot: AnyMachineSnapshot;
-  /** `getPersistedSnapshot()`: what the store keeps. */
+  /** What the store keeps (persisted-snapshot.ts: xstate's `getPersistedSnapshot()`). */
   persisted: JsonObject;
   effects: EffectPlan;
   status: WorkflowStatus;
@@ -86,14 +87,14 @@ export function restoreSnapshot(machine: AnyStateMachine, persisted: JsonObject)
 }
 
 function toStep(snapshot: AnyMachineSnapshot, actions: ExecutableAction[], version: number): MachineStep {
-  const persisted = snapshot.machine.getPersistedSnapshot(snapshot) as unknown as JsonObject;
+  const persisted = persistSnapshot(snapshot);
   const status: WorkflowStatus = snapshot.status === 'done' ? 'done' : snapshot.status === 'error' ? 'error' : 'active';
   const step: MachineStep = { snapshot, persisted, effects: planEffects(actions, version), status };
   if (status === 'done') step.output = (snapshot.output ?? null) as JsonValue;
   if (status === 'error') {
     // An Error in the snapshot would become {} in the store: keep its name and message.
     step.error = errorJson(snapshot.error);
-    step.persisted = { ...persisted, error: step.error };
+    persisted.error = step.error;
   }
   return step;
 }
