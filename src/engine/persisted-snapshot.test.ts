@@ -46,6 +46,8 @@ describe('persistSnapshot', () => {
     });
     const [start] = initialTransition(machine);
     assert.deepEqual(Object.keys(persistSnapshot(start).children as object), ['a', 'b'], 'both children are persisted');
+    const stopped = walk(machine, undefined, [{ type: 'stop' }]);
+    assert.deepEqual(persistSnapshot(stopped).children, {}, 'no child once their state is left');
     walk(machine, undefined, [{ type: 'stop' }, { type: 'go' }]);
   });
 
@@ -84,7 +86,6 @@ describe('persistSnapshot', () => {
     const machine = setup({ actors: { work: fromPromise(async () => 1), 'x.call': tool<object, object>() } }).createMachine({
       id: 'ends',
       initial: 'a',
-      context: { fail: false },
       states: {
         a: {
           entry: spawnChild('work', { id: 'spawned' }),
