@@ -151,4 +151,27 @@ describe('RedisChannelSubscriptions', () => {
     assert.deepEqual(b, [1, 2]);
     assert.equal(subscriptions.malformedMessages, 1);
   });
+
+  it('drops the echo of each message delivered locally once, in whatever order echoes come', async () => {
+    const connection = new ScriptedConnection();
+    const subscriptions = new RedisChannelSubscriptions(connection, silentBusLogger);
+    const got: number[] = [];
+    const sub = subscriptions.add('c', decodeTransition, (m: TransitionMessage) => got.push(m.version));
+    await connection.settle('ok');
+    await sub.ready;
+    const [one, two, three] = [1, 2, 3].map((v) => JSON.stringify(transition('wf', v)));
+    subscriptions.deliverLocally('c', one!, true);
+    subscriptions.deliverLocally('c', two!, true);
+    await drain();
+    assert.deepEqual(got, [1, 2], 'delivered locally at once');
+    connection.listener?.(two!, 'c'); // echoes may come in another order
+    connection.listener?.(three!, 'c'); // another replica's message: delivered
+    connection.listener?.(one!, 'c');
+    connection.listener?.(one!, 'c'); // a second copy was not expected: delivered
+    assert.deepEqual(got, [1, 2, 3, 1]);
+    subscriptions.deliverLocally('c', one!, false); // no echo expected: Redis's copy is delivered
+    connection.listener?.(one!, 'c');
+    await drain();
+    assert.deepEqual(got, [1, 2, 3, 1, 1, 1]);
+  });
 });

@@ -13,10 +13,6 @@ export interface PubSubConnection {
 /** Locally delivered messages whose Redis echo is awaited; more means Redis is dropping them. */
 const MAX_ECHOES = 10_000;
 
-function echoKey(channel: string, text: string): string {
-  return `${channel}\n${text}`;
-}
-
 /** Parses one raw message of a channel; undefined for a message that is not of the channel's kind. */
 export type Decoder<T> = (text: string) => T | undefined;
 
@@ -34,6 +30,13 @@ interface Channel {
   subscribed: boolean;
   /** Redis commands for one channel run one at a time, in call order. */
   chain: Promise<void>;
+  /**
+   * Texts delivered locally whose copy from Redis is still to come (and to drop). An array per
+   * channel, not one Map by text: a Map that gains and loses a key per message keeps rebuilding
+   * its hash table, and V8 kept the texts the replaced tables held alive through scavenges
+   * (see engine/instance-cache.ts). Usually empty or one: the echo comes a round trip later.
+   */
+  readonly echoes: string[];
 }
 
 /**
@@ -56,8 +59,8 @@ export class RedisChannelSubscriptions {
   readonly #connection: PubSubConnection;
   readonly #logger: BusLogger;
   readonly #channels = new Map<string, Channel>();
-  /** Messages delivered locally whose copy from Redis is still to come (and to drop), by channel and text. */
-  readonly #echoes = new Map<string, number>();
+  /** The channels' pending echoes together (bounded by MAX_ECHOES). */
+  #pendingEchoes = 0;
   #closed = false;
   #malformed = 0;
 
@@ -75,7 +78,7 @@ export class RedisChannelSubscriptions {
   add<T>(channel: string, decode: Decoder<T>, onMessage: (message: T) => void): { ready: Promise<void>; remove: () => Promise<void> } {
     let entry = this.#channels.get(channel);
     if (!entry) {
-      entry = { locals: new Set(), decode, subscribed: false, chain: Promise.resolve() };
+      entry = { locals: new Set(), decode, subscribed: false, chain: Promise.resolve(), echoes: [] };
       this.#channels.set(channel, entry);
     }
     const local: Local = { onMessage: onMessage as (message: unknown) => void, active: true };
@@ -108,6 +111,7 @@ export class RedisChannelSubscriptions {
       entry.locals.clear();
     }
     this.#channels.clear();
+    this.#pendingEchoes = 0;
   }
 
   /** Channels this side holds (or is still giving up) a Redis subscription for. */
@@ -135,9 +139,9 @@ export class RedisChannelSubscriptions {
     const message = entry.decode(text);
     if (message === undefined) return;
     if (expectEcho) {
-      if (this.#echoes.size >= MAX_ECHOES) this.#echoes.clear();
-      const key = echoKey(channel, text);
-      this.#echoes.set(key, (this.#echoes.get(key) ?? 0) + 1);
+      if (this.#pendingEchoes >= MAX_ECHOES) this.#forgetEchoes();
+      entry.echoes.push(text);
+      this.#pendingEchoes++;
     }
     for (const local of [...entry.locals]) {
       queueMicrotask(() => {
@@ -149,12 +153,11 @@ export class RedisChannelSubscriptions {
   readonly #onMessage: RawListener = (text, channel) => {
     const entry = this.#channels.get(channel);
     if (!entry || entry.locals.size === 0) return;
-    if (this.#echoes.size > 0) {
-      const key = echoKey(channel, text);
-      const pending = this.#echoes.get(key);
-      if (pending !== undefined) {
-        if (pending <= 1) this.#echoes.delete(key);
-        else this.#echoes.set(key, pending - 1);
+    if (entry.echoes.length > 0) {
+      const at = entry.echoes.indexOf(text);
+      if (at >= 0) {
+        entry.echoes.splice(at, 1);
+        this.#pendingEchoes--;
         return;
       }
     }
@@ -167,6 +170,12 @@ export class RedisChannelSubscriptions {
       if (local.active) deliverSafely(local.onMessage, message, this.#logger);
     }
   };
+
+  /** Redis is dropping our messages: their echoes will not come; each is delivered again if it does. */
+  #forgetEchoes(): void {
+    for (const entry of this.#channels.values()) entry.echoes.length = 0;
+    this.#pendingEchoes = 0;
+  }
 
   #sync(channel: string, entry: Channel): Promise<void> {
     entry.chain = entry.chain.then(() => this.#step(channel, entry));
@@ -194,6 +203,7 @@ export class RedisChannelSubscriptions {
     }
     if (entry.locals.size === 0 && !entry.subscribed && this.#channels.get(channel) === entry) {
       this.#channels.delete(channel);
+      this.#pendingEchoes -= entry.echoes.splice(0).length;
     }
   }
 }

@@ -83,7 +83,7 @@ export async function* watchWorkflows(deps: FleetWatchDeps, query: FleetWatchQue
   const startMs = start.getTime();
   const statuses = query.statuses?.length ? new Set(query.statuses) : undefined;
   const tracked = new Map<string, Tracked>();
-  const wakeup = new Wakeup();
+  const wakeup = new Wakeup(signal);
   let inbox: TransitionMessage[] = [];
   let overflow = false;
   let pollNow = true;
@@ -234,11 +234,12 @@ export async function* watchWorkflows(deps: FleetWatchDeps, query: FleetWatchQue
         for (const message of batch) yield* onMessage(message);
         continue;
       }
-      await wakeup.wait(signal);
+      await wakeup.wait();
     }
   } catch (error) {
     throw storeFailure(error);
   } finally {
+    wakeup.close();
     leave();
     await unsubscribe();
   }

@@ -1,37 +1,62 @@
 import type { WorkflowInstance } from './workflow-instance.js';
 
+interface Slot {
+  instance: WorkflowInstance;
+  /** Read or replaced since the eviction hand last passed it. */
+  used: boolean;
+}
+
 /**
- * Least-recently-used instances by workflow id. An entry is a hint: callers check its version
- * against the store through the commit's version guard, and drop it on a conflict.
+ * Recently used instances by workflow id, at most `capacity`. An entry is a hint: callers check
+ * its version against the store through the commit's version guard, and drop it on a conflict.
+ *
+ * Eviction is second chance (CLOCK), not strict LRU: a hit only marks its slot, and a new
+ * transition's instance replaces the one in its slot. Keeping a Map in LRU order (delete and
+ * set again on every hit) made every instance outlive V8's scavenges: a Map that deletes and
+ * inserts keeps rebuilding its hash table, and the replaced tables, once promoted, held the
+ * next ones and the instances in them alive until a full collection. Measured in process at 8
+ * in flight: ~2 MB promoted per scavenge, whatever the number of workflows, against ~0.1 MB
+ * with slots (bench/JOURNAL.md, Session 29). Entries move only when the cache is full.
  */
 export class InstanceCache {
-  readonly #entries = new Map<string, WorkflowInstance>();
+  readonly #slots = new Map<string, Slot>();
   constructor(private readonly capacity: number) {}
 
   get(id: string): WorkflowInstance | undefined {
-    const entry = this.#entries.get(id);
-    if (entry) {
-      // Re-insert: Map keeps insertion order, so the first key is the least recently used.
-      this.#entries.delete(id);
-      this.#entries.set(id, entry);
-    }
-    return entry;
+    const slot = this.#slots.get(id);
+    if (!slot) return undefined;
+    slot.used = true;
+    return slot.instance;
   }
 
   set(id: string, instance: WorkflowInstance): void {
-    this.#entries.delete(id);
-    this.#entries.set(id, instance);
-    while (this.#entries.size > this.capacity) {
-      const oldest = this.#entries.keys().next().value as string;
-      this.#entries.delete(oldest);
+    const slot = this.#slots.get(id);
+    if (slot) {
+      slot.instance = instance;
+      slot.used = true;
+      return;
     }
+    if (this.capacity < 1) return;
+    // Room first, so the hand never takes the entry being added.
+    while (this.#slots.size >= this.capacity) this.#evictOne();
+    this.#slots.set(id, { instance, used: false });
   }
 
   delete(id: string): void {
-    this.#entries.delete(id);
+    this.#slots.delete(id);
   }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#slots.size;
+  }
+
+  /** From the oldest: a used slot loses its mark and goes to the back; the first unused one leaves. */
+  #evictOne(): void {
+    for (const [id, slot] of this.#slots) {
+      this.#slots.delete(id);
+      if (!slot.used) return;
+      slot.used = false;
+      this.#slots.set(id, slot);
+    }
   }
 }

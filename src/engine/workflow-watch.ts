@@ -33,7 +33,7 @@ export async function* watchWorkflow(
   signal.throwIfAborted();
   let next = Math.max(1, Math.floor(fromVersion));
   const held = new HeldMessages();
-  const wakeup = new Wakeup();
+  const wakeup = new Wakeup(signal);
   const unsubscribe = await deps.bus.subscribe(workflowId, (message) => {
     if (message.version < next) return; // already yielded: a duplicate or a late message
     held.add(message);
@@ -84,35 +84,49 @@ export async function* watchWorkflow(
         continue;
       }
       // Woken by a message (look again) or by the poller (stale: read).
-      await wakeup.wait(signal);
+      await wakeup.wait();
     }
   } catch (error) {
     throw storeFailure(error);
   } finally {
+    wakeup.close();
     unpoll();
     await unsubscribe();
   }
 }
 
-/** Bus messages of one workflow not yielded yet, by version. */
+/**
+ * Bus messages of one workflow not yielded yet, by version: usually none or one, as messages
+ * come in order and are taken at once. An array, not a Map: a Map that gains and loses a
+ * version per transition keeps rebuilding its hash table, and V8 kept the entries the replaced
+ * tables held alive through scavenges (see instance-cache.ts).
+ */
 class HeldMessages {
-  readonly #byVersion = new Map<number, HistoryEntry | undefined>();
+  #held: { version: number; entry: HistoryEntry | undefined }[] = [];
   #overflow = false;
 
   add(message: TransitionMessage): void {
-    if (this.#byVersion.size >= MAX_HELD) {
-      this.#byVersion.clear();
+    if (this.#held.length >= MAX_HELD) {
+      this.#held = [];
       this.#overflow = true;
     }
-    this.#byVersion.set(message.version, entryOfMessage(message));
+    const entry = entryOfMessage(message);
+    const same = this.#held.find((held) => held.version === message.version);
+    if (same) same.entry = entry;
+    else this.#held.push({ version: message.version, entry });
   }
 
   /** The entry of version `next` when a message brought it; forgets older versions. */
   take(next: number): HistoryEntry | undefined {
-    for (const version of this.#byVersion.keys()) if (version < next) this.#byVersion.delete(version);
-    const entry = this.#byVersion.get(next);
-    if (entry) this.#byVersion.delete(next);
-    return entry;
+    if (this.#held.length === 0) return undefined;
+    let taken: HistoryEntry | undefined;
+    this.#held = this.#held.filter((held) => {
+      if (held.version < next) return false;
+      if (held.version !== next || !held.entry) return true;
+      taken = held.entry;
+      return false;
+    });
+    return taken;
   }
 
   /** Whether the store must be read: a message beyond `next` (a gap), one without its entry, or an overflow. */
@@ -121,7 +135,6 @@ class HeldMessages {
       this.#overflow = false;
       return true;
     }
-    for (const version of this.#byVersion.keys()) if (version >= next) return true;
-    return false;
+    return this.#held.some((held) => held.version >= next);
   }
 }

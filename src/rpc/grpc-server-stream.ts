@@ -9,6 +9,7 @@ import {
   asConnectError,
   callEnded,
   CallRegistry,
+  type CallEntry,
   FastPathRequest,
   handlerContext,
   headersOf,
@@ -94,6 +95,7 @@ class StreamCall {
   readonly #trailer = headersOf({ 'grpc-status': grpcStatusOk });
   #ended = false;
   readonly #onClose = () => this.abort(new ConnectError('the client closed the connection', Code.Canceled));
+  readonly #entry: CallEntry;
 
   constructor(
     private readonly req: HttpRequest,
@@ -110,7 +112,7 @@ class StreamCall {
       this.#deadline = setTimeout(() => this.abort(new ConnectError('the operation timed out', Code.DeadlineExceeded)), timeoutMs);
     }
     if (options.shutdownSignal.aborted) this.abort(options.shutdownSignal.reason);
-    calls.add(this);
+    this.#entry = calls.add(this);
     res.once('close', this.#onClose);
   }
 
@@ -171,7 +173,7 @@ class StreamCall {
     if (this.#ended) return;
     this.#ended = true;
     if (this.#deadline) clearTimeout(this.#deadline);
-    this.calls.delete(this);
+    this.calls.delete(this.#entry);
     this.res.off('close', this.#onClose);
     this.abort(callEnded);
     const { res } = this;

@@ -254,19 +254,42 @@ interface Abortable {
   abort(reason: unknown): void;
 }
 
-/** Every call in flight of one handler, aborted together when the server shuts down. */
+/** A call's place in its registry, given back to leave it. */
+export interface CallEntry {
+  readonly call: Abortable;
+  at: number;
+}
+
+/**
+ * Every call in flight of one handler, aborted together when the server shuts down. An array
+ * that fills a leaver's place with its last entry, not a Set: a Set that gains and loses a
+ * member per call keeps rebuilding its hash table, and V8 kept every call the replaced tables
+ * held alive through scavenges (see engine/instance-cache.ts).
+ */
 export class CallRegistry {
-  readonly #calls = new Set<Abortable>();
+  readonly #entries: CallEntry[] = [];
   constructor(shutdownSignal: AbortSignal) {
     shutdownSignal.addEventListener('abort', () => {
-      for (const call of this.#calls) call.abort(shutdownSignal.reason);
+      for (const { call } of [...this.#entries]) call.abort(shutdownSignal.reason);
     });
   }
-  add(call: Abortable): void {
-    this.#calls.add(call);
+  add(call: Abortable): CallEntry {
+    const entry = { call, at: this.#entries.length };
+    this.#entries.push(entry);
+    return entry;
   }
-  delete(call: Abortable): void {
-    this.#calls.delete(call);
+  /** Leaves the registry; a second call does nothing. */
+  delete(entry: CallEntry): void {
+    if (entry.at < 0) return;
+    const last = this.#entries.pop()!;
+    if (last !== entry) {
+      this.#entries[entry.at] = last;
+      last.at = entry.at;
+    }
+    entry.at = -1;
+  }
+  get size(): number {
+    return this.#entries.length;
   }
 }
 
@@ -287,6 +310,7 @@ class UnaryCall {
   #deadline: ReturnType<typeof setTimeout> | undefined;
   readonly #deadlineAt: number | undefined;
   readonly #onClose = () => this.abort(new ConnectError('the client closed the connection', Code.Canceled));
+  readonly #entry: CallEntry;
 
   constructor(
     private readonly req: HttpRequest,
@@ -299,7 +323,7 @@ class UnaryCall {
       this.#deadline = setTimeout(() => this.abort(new ConnectError('the operation timed out', Code.DeadlineExceeded)), timeoutMs);
     }
     if (options.shutdownSignal.aborted) this.abort(options.shutdownSignal.reason);
-    init.calls.add(this);
+    this.#entry = init.calls.add(this);
     res.once('close', this.#onClose);
   }
 
@@ -332,7 +356,7 @@ class UnaryCall {
 
   finish(response: UnaryResponse | undefined, error: unknown): void {
     if (this.#deadline) clearTimeout(this.#deadline);
-    this.init.calls.delete(this);
+    this.init.calls.delete(this.#entry);
     this.res.off('close', this.#onClose);
     // Whatever the handler left listening learns the call is over, as with connect; a shared
     // reason, because an abort without one builds a DOMException with a stack trace.
