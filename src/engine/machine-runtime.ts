@@ -1,5 +1,5 @@
 import { createActor, fromTransition, initialTransition } from 'xstate';
-import type { AnyActorScope, AnyMachineSnapshot, AnyStateMachine } from 'xstate';
+import type { AnyActorRef, AnyActorScope, AnyMachineSnapshot, AnyStateMachine } from 'xstate';
 import { planEffects } from './effect-plan.js';
 import type { EffectPlan, ExecutableAction } from './effect-plan.js';
 import { InvalidInputError } from './errors.js';
@@ -38,16 +38,25 @@ export function nextStep(machine: AnyStateMachine, snapshot: AnyMachineSnapshot,
 const inertSelf = fromTransition((state: null) => state, null);
 
 /**
+ * The inert `self` of `pureTransition`, shared by its calls while its system stays empty. A
+ * fresh actor per call cost a system (three maps, a set) and a dozen closures a transition, and
+ * in the server V8 promoted most of them (bench/JOURNAL.md, Session 29).
+ */
+let sharedSelf: AnyActorRef | undefined;
+
+/**
  * xstate's pure `transition()`: the machine's own `transition` in an inert scope that collects
  * the actions instead of executing them. xstate's scope makes `self` an actor of the machine,
  * whose constructor computes the machine's initial state (context factory, initial entry) on
  * every call: twice the cost of the transition itself when 10,000 timers fire. Here `self` is an
- * actor of trivial logic, never started, with its own fresh system per call as xstate's scope
- * has (children invoked in one call never meet another's). tests/engine/machine-runtime.test.ts
+ * actor of trivial logic, never started. Calls share it while nothing stays registered in its
+ * system: children are never started here, so only one created with a `systemId` registers,
+ * and the next call then gets a fresh actor and system, as xstate's scope does for every call
+ * (children invoked in one call never meet another's). tests/engine/machine-runtime.test.ts
  * checks it against xstate's `transition()`.
  */
 export function pureTransition(machine: AnyStateMachine, snapshot: AnyMachineSnapshot, event: { type: string }): [AnyMachineSnapshot, ExecutableAction[]] {
-  const self = createActor(inertSelf);
+  const self = (sharedSelf ??= createActor(inertSelf));
   const actions: ExecutableAction[] = [];
   const scope: AnyActorScope = {
     self,
@@ -60,7 +69,11 @@ export function pureTransition(machine: AnyStateMachine, snapshot: AnyMachineSna
     stopChild: () => {},
     actionExecutor: (action) => void actions.push(action as ExecutableAction),
   };
-  return [machine.transition(snapshot, event as never, scope) as AnyMachineSnapshot, actions];
+  try {
+    return [machine.transition(snapshot, event as never, scope) as AnyMachineSnapshot, actions];
+  } finally {
+    if (Object.keys(self.system.getAll()).length > 0) sharedSelf = undefined;
+  }
 }
 
 /**
