@@ -41,26 +41,39 @@ describe('InstanceCache', () => {
     assert.equal(cache.size, 0);
   });
 
-  it('evicts an entry unused since the last pass before a used one (second chance)', () => {
+  it('evicts, after a pass that cleared every mark, an entry unused since before a used one (second chance)', () => {
     const cache = new InstanceCache(3);
     cache.set('a', instance(1));
     cache.set('b', instance(1));
     cache.set('c', instance(1));
-    cache.get('a'); // a is the oldest but was just read
-    cache.set('d', instance(1));
-    assert.ok(cache.get('a'), 'a was used, so it stays');
-    assert.equal(cache.get('b'), undefined, 'b is the oldest unused entry, so it goes');
-    assert.ok(cache.get('c') && cache.get('d'), 'c and d stay');
+    cache.set('d', instance(1)); // full, all new: a pass clears every mark and a, the oldest, goes
+    assert.equal(cache.get('a'), undefined, 'a goes');
+    cache.get('b'); // b is now the oldest, but was just read
+    cache.set('e', instance(1));
+    assert.ok(cache.get('b'), 'b was used, so it stays');
+    assert.equal(cache.get('c'), undefined, 'c is the oldest unused entry, so it goes');
+    assert.ok(cache.get('d') && cache.get('e'), 'd and e stay');
+  });
+
+  it('keeps new entries over entries only used before them', () => {
+    const cache = new InstanceCache(4);
+    cache.set('old1', instance(1));
+    cache.set('old2', instance(1));
+    cache.set('old1', instance(2)); // both were used, then nothing more
+    cache.set('old2', instance(2));
+    for (const id of ['n1', 'n2', 'n3', 'n4']) cache.set(id, instance(1));
+    assert.equal(cache.get('old1'), undefined, 'old1 goes');
+    assert.equal(cache.get('old2'), undefined, 'old2 goes');
+    for (const id of ['n1', 'n2', 'n3', 'n4']) assert.ok(cache.get(id), `${id} stays`);
   });
 
   it('counts a replaced instance as a use', () => {
-    const cache = new InstanceCache(2);
-    cache.set('a', instance(1));
-    cache.set('b', instance(1));
-    cache.set('a', instance(2)); // a transition of a
-    cache.set('c', instance(1));
-    assert.equal(cache.get('a')?.record.version, 2, 'a was replaced, so it stays');
-    assert.equal(cache.get('b'), undefined, 'b goes');
+    const cache = new InstanceCache(3);
+    for (const id of ['a', 'b', 'c', 'd']) cache.set(id, instance(1)); // a goes, the marks are cleared
+    cache.set('b', instance(2)); // a transition of b
+    cache.set('e', instance(1));
+    assert.equal(cache.get('b')?.record.version, 2, 'b was replaced, so it stays');
+    assert.equal(cache.get('c'), undefined, 'c goes');
   });
 
   it('evicts the oldest when every entry was used', () => {

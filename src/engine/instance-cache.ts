@@ -39,7 +39,9 @@ export class InstanceCache {
     if (this.capacity < 1) return;
     // Room first, so the hand never takes the entry being added.
     while (this.#slots.size >= this.capacity) this.#evictOne();
-    this.#slots.set(id, { instance, used: false });
+    // Marked: a new instance is as recent as a hit, so finished workflows that were only used
+    // before it go first (a burst of new timers must not push out the first of its own).
+    this.#slots.set(id, { instance, used: true });
   }
 
   delete(id: string): void {
