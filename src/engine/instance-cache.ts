@@ -15,8 +15,8 @@ interface Slot {
  * set again on every hit) made every instance outlive V8's scavenges: a Map that deletes and
  * inserts keeps rebuilding its hash table, and the replaced tables, once promoted, held the
  * next ones and the instances in them alive until a full collection. Measured in process at 8
- * in flight: ~2 MB promoted per scavenge, whatever the number of workflows, against ~0.1 MB
- * with slots (bench/JOURNAL.md, Session 29). Entries move only when the cache is full.
+ * in flight: ~2 MB promoted per scavenge, whatever the number of workflows, against 0.05-0.3
+ * MB with slots (bench/JOURNAL.md, Session 29). Entries move only when the cache is full.
  */
 export class InstanceCache {
   readonly #slots = new Map<string, Slot>();

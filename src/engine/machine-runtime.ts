@@ -39,8 +39,9 @@ const inertSelf = fromTransition((state: null) => state, null);
 
 /**
  * The inert `self` of `pureTransition`, shared by its calls while its system stays empty. A
- * fresh actor per call cost a system (three maps, a set) and a dozen closures a transition, and
- * in the server V8 promoted most of them (bench/JOURNAL.md, Session 29).
+ * fresh actor per call cost a system (two Maps, a WeakMap, a Set), the actor's own Map and Set
+ * and a dozen closures a transition, and in the server V8 promoted most of them
+ * (bench/JOURNAL.md, Session 29).
  */
 let sharedSelf: AnyActorRef | undefined;
 
