@@ -3,13 +3,12 @@ import { Code, ConnectError, type StreamRequest, type StreamResponse } from '@co
 import { createAsyncIterable, encodeEnvelope, type Compression } from '@connectrpc/connect/protocol';
 import { grpcStatusOk, setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
 import { grpcResponseHeader, message as requestMessage, plainGrpcRequest, tooLarge } from './grpc-unary.js';
+import { CallRegistry, type CallEntry } from './call-registry.js';
 import type { HttpRequest, HttpResponse } from './http-handler.js';
 import {
   answerSafely,
   asConnectError,
   callEnded,
-  CallRegistry,
-  type CallEntry,
   FastPathRequest,
   handlerContext,
   headersOf,

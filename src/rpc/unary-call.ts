@@ -17,6 +17,7 @@ import { createMethodSerializationLookup, type Compression, type MethodSerializa
 import { compressionBrotli, compressionGzip } from '@connectrpc/connect-node';
 import { encodeBinary } from './binary-encoder.js';
 import type { HttpRequest, HttpResponse } from './http-handler.js';
+import { CallRegistry, type CallEntry } from './call-registry.js';
 
 /**
  * What the unary fast paths (connect-unary.ts, grpc-unary.ts) share: the methods as connect
@@ -247,50 +248,6 @@ export function createUnaryHandler(
     });
     return true;
   };
-}
-
-/** A call in flight, as the registry sees it. */
-interface Abortable {
-  abort(reason: unknown): void;
-}
-
-/** A call's place in its registry, given back to leave it. */
-export interface CallEntry {
-  readonly call: Abortable;
-  at: number;
-}
-
-/**
- * Every call in flight of one handler, aborted together when the server shuts down. An array
- * that fills a leaver's place with its last entry, not a Set: a Set that gains and loses a
- * member per call keeps rebuilding its hash table, and V8 kept every call the replaced tables
- * held alive through scavenges (see engine/instance-cache.ts).
- */
-export class CallRegistry {
-  readonly #entries: CallEntry[] = [];
-  constructor(shutdownSignal: AbortSignal) {
-    shutdownSignal.addEventListener('abort', () => {
-      for (const { call } of [...this.#entries]) call.abort(shutdownSignal.reason);
-    });
-  }
-  add(call: Abortable): CallEntry {
-    const entry = { call, at: this.#entries.length };
-    this.#entries.push(entry);
-    return entry;
-  }
-  /** Leaves the registry; a second call does nothing. */
-  delete(entry: CallEntry): void {
-    if (entry.at < 0) return;
-    const last = this.#entries.pop()!;
-    if (last !== entry) {
-      this.#entries[entry.at] = last;
-      last.at = entry.at;
-    }
-    entry.at = -1;
-  }
-  get size(): number {
-    return this.#entries.length;
-  }
 }
 
 interface CallInit extends UnaryExchange {
