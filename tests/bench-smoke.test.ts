@@ -65,8 +65,10 @@ describe('benchmark harness (smoke run)', () => {
       assert.ok(Number.isFinite(level.serverGcUsPerTransition) && level.serverGcUsPerTransition >= 0, `GC us/t: ${level.serverGcUsPerTransition}`);
       assertPostgresCpu(level.postgresCpuPct, level.postgresUsPerTransition);
       assertSchedulerShares(level);
-      // The server waits for every request and every commit: it sleeps in a level, whatever the machine.
-      if (process.platform === 'linux') assert.ok(level.serverSleepsPerTransition > 0, `server sleeps/t: ${level.serverSleepsPerTransition}`);
+      // A count, not a claim that the server slept: a smoke level is 20 transitions (~50 ms), and a
+      // server busy compiling at 4 in flight may find every request and answer already waiting
+      // (0 seen in CI). That the reader counts real sleeps, bench-process-stats.test.ts checks.
+      if (process.platform === 'linux') assert.ok(Number.isFinite(level.serverSleepsPerTransition) && level.serverSleepsPerTransition >= 0, `server sleeps/t: ${level.serverSleepsPerTransition}`);
       else assert.ok(Number.isNaN(level.serverSleepsPerTransition), 'no /proc, no sleeps');
       assertCommits(level);
       if (process.env.DATABASE_URL) {
