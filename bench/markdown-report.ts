@@ -173,7 +173,11 @@ function describe(m: MachineInfo): string {
   const redis = m.redis ? `Redis ${m.redis.version}` : 'in-process bus';
   const { loopback } = m.platform;
   const hops = `a one-byte TCP round trip between two Node processes ${loopback.roundTripUs} us (CPU per trip ${loopback.clientCpuUs} us sending, ${loopback.serverCpuUs} us echoing), a trivial system call ${m.platform.syscallUs} us`;
-  return `${m.cpus} vCPU (${m.cpuModel}), ${m.memoryGiB} GiB RAM, ${m.os}, Node ${m.node}, ${pg}, ${redis}; load average ${m.loadAverage} at start; ${hops}.`;
+  const cold = loopback.coldWork;
+  const wake = `; the same JavaScript work right after a round trip x${cold.factor} its time back to back (${cold.afterTripUs} against ${cold.backToBackUs} us)`;
+  const isolation = m.platform.pageTableIsolation;
+  const tlb = isolation ? `; Meltdown: ${isolation.mitigation}, ${isolation.pcid ? 'with' : 'no'} PCID${isolation.mitigation.includes('PTI') && !isolation.pcid ? ' (every system call empties the TLB)' : ''}` : '';
+  return `${m.cpus} vCPU (${m.cpuModel}), ${m.memoryGiB} GiB RAM, ${m.os}, Node ${m.node}, ${pg}, ${redis}; load average ${m.loadAverage} at start; ${hops}${wake}${tlb}.`;
 }
 
 /** "1000 transitions", or with a least duration "at least 1000 transitions and 5 s". */

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { fstatSync } from 'node:fs';
+import { fstatSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { round } from './stats.js';
 
@@ -20,7 +20,20 @@ export interface PlatformCost {
     /** CPU time per round trip (user + system), in us, of the sending and of the echoing process. */
     clientCpuUs: number;
     serverCpuUs: number;
+    /**
+     * The same JavaScript work (reading COLD_WORK_OBJECTS objects scattered over the heap) done
+     * right after each round trip against back to back, in us: what waking up costs the code
+     * that runs next (the caches and TLB that the sleep, the other process and the system calls
+     * emptied). On these guests x2-4, which is why a transition at 1 in flight costs the server
+     * several times its CPU at 8 (bench/JOURNAL.md, Session 31).
+     */
+    coldWork: { afterTripUs: number; backToBackUs: number; factor: number };
   };
+  /**
+   * Whether the kernel isolates its page tables (Meltdown's mitigation) and the CPU offers
+   * PCID: with isolation and no PCID every system call empties the TLB. Linux only, else undefined.
+   */
+  pageTableIsolation?: { mitigation: string; pcid: boolean };
 }
 
 /** The echo side: prints its port, echoes every chunk, and prints its CPU time when the client leaves. */
@@ -41,8 +54,35 @@ server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port +
 const DEADLINE_MS = 30_000;
 
 export async function probePlatform(options: { syscalls?: number; trips?: number } = {}): Promise<PlatformCost> {
-  return { syscallUs: syscallCost(options.syscalls ?? 20_000), loopback: await loopbackCost(options.trips ?? 2_000) };
+  const isolation = pageTableIsolation();
+  return { syscallUs: syscallCost(options.syscalls ?? 20_000), loopback: await loopbackCost(options.trips ?? 2_000), ...(isolation ? { pageTableIsolation: isolation } : {}) };
 }
+
+function pageTableIsolation(): PlatformCost['pageTableIsolation'] {
+  try {
+    const mitigation = readFileSync('/sys/devices/system/cpu/vulnerabilities/meltdown', 'utf8').trim();
+    const flags = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim().split(/\s+/) ?? [];
+    return { mitigation, pcid: flags.includes('pcid') };
+  } catch {
+    return undefined;
+  }
+}
+
+const COLD_WORK_OBJECTS = 4_000;
+
+/** Reads COLD_WORK_OBJECTS small objects in an order that jumps across a heap of four times as many. */
+function scatteredWork(): () => number {
+  const objects: { a: number; b: number[] }[] = [];
+  for (let i = 0; i < COLD_WORK_OBJECTS * 4; i++) objects.push({ a: i, b: [i] });
+  const order = Array.from({ length: COLD_WORK_OBJECTS }, (_, i) => (i * 7_919) % objects.length);
+  return () => {
+    let sum = 0;
+    for (const i of order) sum += objects[i]!.a + objects[i]!.b[0]!;
+    return sum;
+  };
+}
+
+const median = (values: number[]) => values.sort((a, b) => a - b)[values.length >> 1]!;
 
 function syscallCost(count: number): number {
   for (let i = 0; i < 1_000; i++) fstatSync(1);
@@ -76,26 +116,55 @@ async function loopbackCost(trips: number): Promise<PlatformCost['loopback']> {
         pending = { resolve, reject };
         socket.write(byte);
       });
+    const work = scatteredWork();
+    let sink = 0; // what the work returns, kept so that it is computed
+    /** Mean us of `count` rounds of: a trip, then the work (when `withWork`). */
+    const timeTrips = async (count: number, withWork: boolean) => {
+      const started = performance.now();
+      for (let i = 0; i < count; i++) {
+        await trip();
+        if (withWork) sink += work();
+      }
+      return ((performance.now() - started) * 1000) / count;
+    };
+    const timeWork = (count: number) => {
+      const started = performance.now();
+      for (let i = 0; i < count; i++) sink += work();
+      return ((performance.now() - started) * 1000) / count;
+    };
     let elapsedUs: number;
     let used: NodeJS.CpuUsage;
+    const cold = { bare: [] as number[], afterTrip: [] as number[], backToBack: [] as number[] };
+    const coldTrips = Math.max(1, Math.round(trips / 4));
     try {
       for (let i = 0; i < 200; i++) await trip(); // warm-up: both sides' code compiled
+      await timeTrips(100, true);
+      timeWork(100);
       const cpu = process.cpuUsage();
       const started = performance.now();
       for (let i = 0; i < trips; i++) await trip();
       elapsedUs = (performance.now() - started) * 1000;
       used = process.cpuUsage(cpu);
+      // Interleaved rounds, medians: the machine's speed drifts within a second.
+      for (let pass = 0; pass < 3; pass++) {
+        cold.bare.push(await timeTrips(coldTrips, false));
+        cold.afterTrip.push((await timeTrips(coldTrips, true)) - cold.bare.at(-1)!);
+        cold.backToBack.push(timeWork(coldTrips));
+      }
     } finally {
       clearTimeout(deadline);
     }
     socket.end();
     const server = JSON.parse(await lines.next()) as { cpuUs: number };
+    const afterTripUs = median(cold.afterTrip);
+    const backToBackUs = median(cold.backToBack);
     return {
       trips,
       roundTripUs: round(elapsedUs / trips),
       clientCpuUs: round((used.user + used.system) / trips),
-      // The echo side's count includes the warm-up trips.
-      serverCpuUs: round(server.cpuUs / (trips + 200)),
+      // The echo side's count includes every trip, the warm-up's and the cold-work rounds'.
+      serverCpuUs: round(server.cpuUs / (trips + 300 + 6 * coldTrips)),
+      coldWork: { afterTripUs: round(afterTripUs), backToBackUs: round(backToBackUs), factor: round(afterTripUs / backToBackUs) },
     };
   } finally {
     child.kill();

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parseBenchArgs } from '../bench/bench-options.js';
 import { runBench, type PartOutcome } from '../bench/bench-runner.js';
@@ -133,9 +134,14 @@ describe('benchmark harness (smoke run)', () => {
     const { platform } = report.machine;
     assert.ok(platform.syscallUs > 0, JSON.stringify(platform));
     assert.ok(platform.loopback.roundTripUs > 0 && platform.loopback.clientCpuUs > 0 && platform.loopback.serverCpuUs > 0, JSON.stringify(platform));
+    // A difference of two timings, so any sign on a noisy machine; the work alone takes time.
+    const { coldWork } = platform.loopback;
+    assert.ok(coldWork.backToBackUs > 0 && Number.isFinite(coldWork.afterTripUs) && Number.isFinite(coldWork.factor), JSON.stringify(coldWork));
+    if (existsSync('/sys/devices/system/cpu/vulnerabilities/meltdown')) assert.ok(platform.pageTableIsolation && platform.pageTableIsolation.mitigation.length > 0, JSON.stringify(platform));
 
     const markdown = renderMarkdown(report);
     assert.match(markdown, /one-byte TCP round trip between two Node processes [\d.]+ us/);
+    assert.match(markdown, /the same JavaScript work right after a round trip x-?[\d.]+ its time back to back/);
     for (const heading of ['### RPC overhead', '### Engine', '### Storage']) assert.ok(markdown.includes(heading), heading);
     assert.match(markdown, /Open loop: SendEvents arriving/);
     assert.match(markdown, /\d+ idle WatchWorkflow streams .* database queries\/s/);
