@@ -24,8 +24,8 @@ export interface PlatformCost {
      * The same JavaScript work (reading COLD_WORK_OBJECTS objects scattered over the heap) done
      * right after each round trip against back to back, in us: what waking up costs the code
      * that runs next (the caches and TLB that the sleep, the other process and the system calls
-     * emptied). On session 31's guest x2.2-2.6, which is why a transition at 1 in flight costs the server
-     * several times its CPU at 8 (bench/JOURNAL.md, Session 31).
+     * emptied). x2.2-2.6 on session 31's guest, which is why a transition at 1 in flight costs
+     * the server several times its CPU at 8 (bench/JOURNAL.md, Session 31).
      */
     coldWork: { afterTripUs: number; backToBackUs: number; factor: number };
   };
