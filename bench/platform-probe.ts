@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fstatSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { round } from './stats.js';
+import { median, round } from './stats.js';
 
 /**
  * What the machine charges for the hops every transition makes (client -> server -> Postgres
@@ -82,8 +82,6 @@ function scatteredWork(): () => number {
   };
 }
 
-const median = (values: number[]) => values.sort((a, b) => a - b)[values.length >> 1]!;
-
 function syscallCost(count: number): number {
   for (let i = 0; i < 1_000; i++) fstatSync(1);
   const started = performance.now();
@@ -111,9 +109,11 @@ async function loopbackCost(trips: number): Promise<PlatformCost['loopback']> {
     socket.on('close', () => settle(new Error('the echo process closed the connection')));
     const deadline = setTimeout(() => socket.destroy(new Error(`the loopback probe took over ${DEADLINE_MS} ms`)), DEADLINE_MS);
     const byte = Buffer.from([1]);
+    let tripsMade = 0;
     const trip = () =>
       new Promise<void>((resolve, reject) => {
         pending = { resolve, reject };
+        tripsMade++;
         socket.write(byte);
       });
     const work = scatteredWork();
@@ -134,7 +134,7 @@ async function loopbackCost(trips: number): Promise<PlatformCost['loopback']> {
     };
     let elapsedUs: number;
     let used: NodeJS.CpuUsage;
-    const cold = { bare: [] as number[], afterTrip: [] as number[], backToBack: [] as number[] };
+    const cold = { afterTrip: [] as number[], backToBack: [] as number[] };
     const coldTrips = Math.max(1, Math.round(trips / 4));
     try {
       for (let i = 0; i < 200; i++) await trip(); // warm-up: both sides' code compiled
@@ -147,8 +147,8 @@ async function loopbackCost(trips: number): Promise<PlatformCost['loopback']> {
       used = process.cpuUsage(cpu);
       // Interleaved rounds, medians: the machine's speed drifts within a second.
       for (let pass = 0; pass < 3; pass++) {
-        cold.bare.push(await timeTrips(coldTrips, false));
-        cold.afterTrip.push((await timeTrips(coldTrips, true)) - cold.bare.at(-1)!);
+        const bare = await timeTrips(coldTrips, false);
+        cold.afterTrip.push((await timeTrips(coldTrips, true)) - bare);
         cold.backToBack.push(timeWork(coldTrips));
       }
     } finally {
@@ -162,8 +162,8 @@ async function loopbackCost(trips: number): Promise<PlatformCost['loopback']> {
       trips,
       roundTripUs: round(elapsedUs / trips),
       clientCpuUs: round((used.user + used.system) / trips),
-      // The echo side's count includes every trip, the warm-up's and the cold-work rounds'.
-      serverCpuUs: round(server.cpuUs / (trips + 300 + 6 * coldTrips)),
+      // The echo side's CPU covers every trip, the warm-up's and the cold-work rounds'.
+      serverCpuUs: round(server.cpuUs / tripsMade),
       coldWork: { afterTripUs: round(afterTripUs), backToBackUs: round(backToBackUs), factor: round(afterTripUs / backToBackUs) },
     };
   } finally {
